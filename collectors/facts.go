@@ -250,4 +250,11 @@ type LeaseCoverage struct {
 	TTLBuckets map[string]int64 `json:"ttl_buckets,omitempty"`
 	Leases     int64            `json:"leases"` // distinct live leases attached
 	Method     string           `json:"method"` // keys-only | full-kv | lease-join
+	// LeasesCapped is true when more distinct leases were attached than the
+	// collector remembers (10,000): Leases is then a lower bound. Keys,
+	// Leased and Unleased stay exact.
+	LeasesCapped bool `json:"leases_capped,omitempty"`
+	// TTLProbed is how many leases TTLBuckets covers (the leases attached to
+	// the most keys first, at most 1,000).
+	TTLProbed int64 `json:"ttl_probed"`
 }
