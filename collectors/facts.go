@@ -22,6 +22,9 @@ type Facts struct {
 	Collectors  []string  `json:"collectors"`
 	StartedAt   time.Time `json:"started_at"`
 	FinishedAt  time.Time `json:"finished_at"`
+	// Interrupted is set when the run's timeout or a signal ended it before
+	// every collector finished: the facts missing then have errors saying so.
+	Interrupted string `json:"interrupted,omitempty"`
 	// Clusters are sorted by name so two runs on an unchanged fleet differ
 	// only in timestamps and durations.
 	Clusters []ClusterFacts `json:"clusters"`
