@@ -1,0 +1,267 @@
+package collectors
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdaudit/etcdaudit/inventory"
+)
+
+// ErrNotSupported is returned (wrapped) by a collector when the member's
+// server has no such API, e.g. AuthStatus on 3.4. The runner records it as
+// RunUnsupported instead of a failure, so policies can tell "this etcd cannot
+// say" from "we could not ask".
+var ErrNotSupported = errors.New("not supported by this server")
+
+// Scope says whether a collector runs once per member or once per cluster.
+type Scope int
+
+const (
+	// ScopeMember collectors run once per reachable member, against a
+	// client connected to that member only.
+	ScopeMember Scope = iota
+	// ScopeCluster collectors run once per cluster after every member
+	// collector has finished, so they can compare members.
+	ScopeCluster
+)
+
+func (s Scope) String() string {
+	if s == ScopeCluster {
+		return "cluster"
+	}
+	return "member"
+}
+
+// Collector gathers one fact about one subject. It sets its fact on the
+// target only when it succeeds, so a failure leaves the fact nil and never
+// a misleading zero. It returns errors instead of logging them: the runner
+// keeps them beside the missing fact.
+type Collector interface {
+	Collect(ctx context.Context, t *Target) error
+}
+
+// CollectorFunc adapts a function to Collector.
+type CollectorFunc func(ctx context.Context, t *Target) error
+
+// Collect calls f.
+func (f CollectorFunc) Collect(ctx context.Context, t *Target) error { return f(ctx, t) }
+
+// Registration describes one collector to the registry.
+type Registration struct {
+	Name  string
+	Scope Scope
+	// Walks marks collectors that read the whole keyspace (or a large part
+	// of it). The quick profile leaves them out; they get the cluster's
+	// keyspace timeout instead of the command timeout.
+	Walks bool
+	Help  string
+	// Needs names collectors whose facts this one derives from; when one of
+	// them is not selected, this collector is recorded as skipped.
+	Needs     []string
+	Collector Collector
+}
+
+// Registry is an ordered set of collectors. Order matters: member collectors
+// run in registry order on each member, so derived facts (backend, health)
+// come after the facts they read. It is a value built by NewRegistry, not a
+// package-global map, so tests and embedders can build their own.
+type Registry struct {
+	regs []Registration
+}
+
+// Register adds a collector; a duplicate or empty name is an error.
+func (r *Registry) Register(reg Registration) error {
+	if reg.Name == "" || reg.Collector == nil {
+		return errors.New("register collector: name and collector are required")
+	}
+	if _, ok := r.Lookup(reg.Name); ok {
+		return fmt.Errorf("register collector %q: already registered", reg.Name)
+	}
+	r.regs = append(r.regs, reg)
+	return nil
+}
+
+// Lookup finds a collector by name.
+func (r *Registry) Lookup(name string) (Registration, bool) {
+	for _, reg := range r.regs {
+		if reg.Name == name {
+			return reg, true
+		}
+	}
+	return Registration{}, false
+}
+
+// All returns the registrations in order.
+func (r *Registry) All() []Registration { return slices.Clone(r.regs) }
+
+// Names returns every registered name in order.
+func (r *Registry) Names() []string {
+	names := make([]string, len(r.regs))
+	for i, reg := range r.regs {
+		names[i] = reg.Name
+	}
+	return names
+}
+
+// NewRegistry returns a fresh registry holding every built-in collector.
+func NewRegistry() *Registry {
+	r := &Registry{}
+	for _, reg := range builtins() {
+		if err := r.Register(reg); err != nil {
+			// builtins() is a fixed list; a duplicate there is a programming
+			// error caught by TestRegistry.
+			panic(err)
+		}
+	}
+	return r
+}
+
+// builtins lists the built-in collectors in the order they run.
+func builtins() []Registration {
+	return []Registration{
+		versionCollector(),
+		statusCollector(),
+		alarmsCollector(),
+		healthCollector(),
+		memberListCollector(),
+		v2Collector(),
+		v2CountCollector(),
+		v3Collector(),
+		backendCollector(),
+		securityCollector(),
+		consistencyCollector(),
+		hashKVCollector(),
+		leaseCoverageCollector(),
+	}
+}
+
+// Profiles.
+const (
+	ProfileQuick = "quick" // no keyspace walks: cheap enough for every few minutes
+	ProfileFull  = "full"  // everything, including lease coverage, v2 counts and HashKV
+)
+
+// Select resolves a profile and the --collectors/--exclude lists to the
+// registrations to run, in registry order. include entries may be "!name"
+// (or "-name") to exclude. An explicit include overrides the profile. An
+// unknown name is an error naming the known ones.
+func (r *Registry) Select(profile string, include, exclude []string) ([]Registration, string, error) {
+	var excl []string
+	var incl []string
+	for _, n := range include {
+		for _, part := range strings.Split(n, ",") {
+			part = strings.TrimSpace(part)
+			switch {
+			case part == "":
+			case strings.HasPrefix(part, "!") || strings.HasPrefix(part, "-"):
+				excl = append(excl, part[1:])
+			default:
+				incl = append(incl, part)
+			}
+		}
+	}
+	for _, n := range exclude {
+		for _, part := range strings.Split(n, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				excl = append(excl, part)
+			}
+		}
+	}
+	var unknown []string
+	for _, n := range append(slices.Clone(incl), excl...) {
+		if _, ok := r.Lookup(n); !ok {
+			unknown = append(unknown, fmt.Sprintf("%q", n))
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, "", fmt.Errorf("unknown collector %s (known: %s)", strings.Join(unknown, ", "), strings.Join(r.Names(), ", "))
+	}
+	switch profile {
+	case "", ProfileQuick, ProfileFull:
+	default:
+		return nil, "", fmt.Errorf("unknown profile %q (known: quick, full)", profile)
+	}
+	if profile == "" {
+		profile = ProfileQuick
+	}
+	label := profile
+	var out []Registration
+	for _, reg := range r.regs {
+		want := !reg.Walks || profile == ProfileFull
+		if len(incl) > 0 {
+			want = slices.Contains(incl, reg.Name)
+		}
+		if slices.Contains(excl, reg.Name) {
+			want = false
+		}
+		if want {
+			out = append(out, reg)
+		}
+	}
+	if len(incl) > 0 || len(excl) > 0 {
+		label = "custom"
+	}
+	return out, label, nil
+}
+
+// Target is what a collector works on: always a cluster, and for member
+// collectors one member of it.
+type Target struct {
+	Cluster *ClusterTarget
+	// Member is nil for cluster-scoped collectors.
+	Member *MemberTarget
+	// Selected reports whether a collector is part of this run, so derived
+	// collectors can tell "not asked for" from "failed".
+	Selected func(name string) bool
+}
+
+// ClusterTarget is one cluster being collected.
+type ClusterTarget struct {
+	Spec    inventory.Cluster
+	Conn    *inventory.Conn
+	Facts   *ClusterFacts
+	Members []*MemberTarget
+	// Client reaches every reachable member; nil when none is.
+	Client *clientv3.Client
+}
+
+// MemberTarget is one member being collected.
+type MemberTarget struct {
+	Facts *MemberFacts
+	// Endpoint is the client URL used for this member.
+	Endpoint string
+	// Client is connected to this member only.
+	Client *clientv3.Client
+	HTTP   *http.Client
+	Conn   *inventory.Conn
+	// Timeout is the per-call deadline (the cluster's command timeout).
+	Timeout time.Duration
+
+	// status caches the first successful Maintenance.Status answer: member
+	// collectors run one after another, so no lock is needed.
+	status *pb.StatusResponse
+}
+
+func (c *ClusterTarget) registryPrefix() string {
+	return cmp.Or(c.Spec.Collect.RegistryPrefix, inventory.DefaultRegistryPrefix)
+}
+
+func (c *ClusterTarget) eventsPrefix() string {
+	return cmp.Or(c.Spec.Collect.EventsPrefix, inventory.DefaultEventsPrefix)
+}
+
+func (c *ClusterTarget) pageSize() int64 {
+	if c.Spec.Collect.PageSize > 0 {
+		return c.Spec.Collect.PageSize
+	}
+	return inventory.DefaultPageSize
+}

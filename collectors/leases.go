@@ -1,0 +1,240 @@
+package collectors
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+func leaseCoverageCollector() Registration {
+	return Registration{
+		Name:  "event_leases",
+		Scope: ScopeCluster,
+		Walks: true,
+		Help: "lease coverage of the events prefix: keys, keys with a live lease, keys without (sampled), " +
+			"remaining TTLs of the attached leases (paged, pinned revision)",
+		Collector: CollectorFunc(collectLeaseCoverage),
+	}
+}
+
+// Lease coverage limits: distinct leases remembered (Kubernetes shares one
+// lease among events written close together, so there are few), and
+// TimeToLive probes for the TTL distribution.
+const (
+	maxTrackedLeases = 10000
+	maxTTLProbes     = 1000
+	ttlProbeWorkers  = 8
+	maxSamples       = 10
+)
+
+// Lease coverage methods.
+const (
+	MethodKeysOnly = "keys-only"
+	MethodFullKV   = "full-kv"
+)
+
+// collectLeaseCoverage pages through the events prefix at one pinned
+// revision with big pages (a limited range walks the rest of the range to
+// count, so small pages are quadratic) and keeps only counters: memory stays
+// flat however many keys there are.
+//
+// A key whose Lease is non-zero at revision R has a live lease at R: etcd
+// deletes a lease's keys in the same transaction that revokes it. So no
+// lease listing is needed for coverage; TimeToLive is only asked for the
+// TTL distribution.
+//
+// 3.7's keys-only fast path answers from the index and returns Lease 0 for
+// every key, so 3.7+ (or an unknown version) reads full key-values. A
+// keys-only walk that finds no lease at all re-reads its first page in full
+// to make sure the server did not drop the field.
+func collectLeaseCoverage(ctx context.Context, t *Target) error {
+	cli := t.Cluster.Client
+	if cli == nil {
+		return skipf("no reachable member")
+	}
+	prefix := t.Cluster.eventsPrefix()
+	method := MethodKeysOnly
+	if !allBefore37(t.Cluster.Facts.Members) {
+		method = MethodFullKV
+	}
+	lc, leases, err := walkLeases(ctx, cli, prefix, t.Cluster.pageSize(), method)
+	if err != nil {
+		return err
+	}
+	if method == MethodKeysOnly && lc.Keys > 0 && lc.Leased == 0 {
+		dropped, err := keysOnlyDropsLease(ctx, cli, prefix, lc.Revision, t.Cluster.pageSize())
+		if err != nil {
+			return err
+		}
+		if dropped {
+			if lc, leases, err = walkLeases(ctx, cli, prefix, t.Cluster.pageSize(), MethodFullKV); err != nil {
+				return err
+			}
+		}
+	}
+	lc.TTLBuckets, lc.TTLProbed, err = ttlDistribution(ctx, cli, leases, t.Cluster.Conn.CommandTimeout)
+	if err != nil {
+		return err
+	}
+	t.Cluster.Facts.EventLeases = lc
+	return nil
+}
+
+// walkLeases counts keys and leases under prefix, page by page.
+func walkLeases(ctx context.Context, cli *clientv3.Client, prefix string, page int64, method string) (*LeaseCoverage, map[int64]int64, error) {
+	lc := &LeaseCoverage{Prefix: DisplayKey([]byte(prefix)), Method: method}
+	leases := map[int64]int64{}
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	key := prefix
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(page)}
+		if method == MethodKeysOnly {
+			opts = append(opts, clientv3.WithKeysOnly())
+		}
+		if lc.Revision > 0 {
+			opts = append(opts, clientv3.WithRev(lc.Revision))
+		}
+		resp, err := cli.Get(ctx, key, opts...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("range %s from %s at revision %d (%d keys read): %w",
+				lc.Prefix, DisplayKey([]byte(key)), lc.Revision, lc.Keys, rpcError(ctx, err))
+		}
+		if lc.Revision == 0 {
+			lc.Revision = resp.Header.Revision
+		}
+		for _, kv := range resp.Kvs {
+			lc.Keys++
+			if kv.Lease != 0 {
+				lc.Leased++
+				if _, ok := leases[kv.Lease]; ok || len(leases) < maxTrackedLeases {
+					leases[kv.Lease]++
+				} else {
+					lc.LeasesCapped = true
+				}
+				continue
+			}
+			lc.Unleased++
+			if len(lc.SampleNoLease) < maxSamples {
+				lc.SampleNoLease = append(lc.SampleNoLease, DisplayKey(kv.Key))
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			break
+		}
+		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+	lc.Leases = int64(len(leases))
+	lc.Ratio = 1
+	if lc.Keys > 0 {
+		lc.Ratio = float64(lc.Leased) / float64(lc.Keys)
+	}
+	return lc, leases, nil
+}
+
+// keysOnlyDropsLease reads the first page both ways and reports whether the
+// keys-only answer lost lease IDs the full answer has.
+func keysOnlyDropsLease(ctx context.Context, cli *clientv3.Client, prefix string, rev, page int64) (bool, error) {
+	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithLimit(page), clientv3.WithRev(rev))
+	if err != nil {
+		return false, fmt.Errorf("check keys-only leases at revision %d: %w", rev, rpcError(ctx, err))
+	}
+	for _, kv := range resp.Kvs {
+		if kv.Lease != 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// TTL bucket labels, upper bounds inclusive.
+var ttlBuckets = []struct {
+	label string
+	upTo  time.Duration
+}{
+	{"expired", 0},
+	{"<=1m", time.Minute},
+	{"<=10m", 10 * time.Minute},
+	{"<=1h", time.Hour},
+	{"<=1d", 24 * time.Hour},
+	{">1d", 1<<63 - 1},
+}
+
+// ttlDistribution asks TimeToLive (without keys) for up to maxTTLProbes of
+// the attached leases, those attached to the most keys first, and counts
+// leases per remaining-TTL bucket. TimeToLive is served by the leader and
+// writes nothing.
+func ttlDistribution(ctx context.Context, cli *clientv3.Client, leases map[int64]int64, timeout time.Duration) (map[string]int64, int64, error) {
+	if len(leases) == 0 {
+		return nil, 0, nil
+	}
+	ids := slices.Collect(maps.Keys(leases))
+	slices.SortFunc(ids, func(a, b int64) int { return cmp.Or(cmp.Compare(leases[b], leases[a]), cmp.Compare(a, b)) })
+	ids = ids[:min(len(ids), maxTTLProbes)]
+	ttls := make([]int64, len(ids))
+	errs := make([]error, len(ids))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(ttlProbeWorkers, len(ids)) {
+		wg.Go(func() {
+			for i := range next {
+				cctx, cancel := context.WithTimeout(ctx, timeout)
+				resp, err := cli.TimeToLive(cctx, clientv3.LeaseID(ids[i]))
+				if err != nil {
+					errs[i] = fmt.Errorf("TimeToLive lease %x: %w", ids[i], rpcError(cctx, err))
+				} else {
+					ttls[i] = resp.TTL
+				}
+				cancel()
+			}
+		})
+	}
+	for i := range ids {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, 0, fmt.Errorf("TTL distribution: %w", err)
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+	buckets := map[string]int64{}
+	for _, ttl := range ttls {
+		d := time.Duration(ttl) * time.Second
+		for _, b := range ttlBuckets {
+			if (ttl < 0 && b.label == "expired") || (ttl >= 0 && b.label != "expired" && d <= b.upTo) {
+				buckets[b.label]++
+				break
+			}
+		}
+	}
+	return buckets, int64(len(ids)), nil
+}
+
+// allBefore37 is true when every member that told its version runs a
+// version before 3.7 and at least one did.
+func allBefore37(members []MemberFacts) bool {
+	seen := false
+	for _, m := range members {
+		if m.Version == nil {
+			continue
+		}
+		if _, _, ok := majorMinor(m.Version.Server); !ok || versionAtLeast(m.Version.Server, 3, 7) {
+			return false
+		}
+		seen = true
+	}
+	return seen
+}

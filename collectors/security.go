@@ -1,0 +1,183 @@
+package collectors
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+func securityCollector() Registration {
+	return Registration{
+		Name:      "security",
+		Scope:     ScopeMember,
+		Help:      "wire security: scheme, TLS version, server certificate expiry and SANs, client certificate required, etcd auth enabled",
+		Collector: CollectorFunc(collectSecurity),
+	}
+}
+
+// collectSecurity looks at the member the way an attacker on the network
+// would: one TLS handshake to read the certificate, one request without a
+// client certificate, and one v3 read without credentials.
+func collectSecurity(ctx context.Context, t *Target) error {
+	m := t.Member
+	u, err := url.Parse(m.Endpoint)
+	if err != nil {
+		return fmt.Errorf("endpoint %q: %w", redactURL(m.Endpoint), err)
+	}
+	f := &SecurityFacts{Scheme: strings.ToLower(u.Scheme)}
+	var errs []error
+	if f.Scheme == "https" {
+		if err := inspectTLS(ctx, t, u, f); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	auth, err := authEnabled(ctx, t)
+	if err != nil {
+		errs = append(errs, err)
+	} else {
+		f.AuthEnabled = &auth
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	m.Facts.Security = f
+	return nil
+}
+
+func inspectTLS(ctx context.Context, t *Target, u *url.URL, f *SecurityFacts) error {
+	conf := baseTLS(t, u)
+	d := tls.Dialer{NetDialer: &net.Dialer{}, Config: conf}
+	c, err := d.DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		return fmt.Errorf("TLS handshake with %s: %w", u.Host, err)
+	}
+	st := c.(*tls.Conn).ConnectionState()
+	c.Close()
+	f.TLSVersion = tls.VersionName(st.Version)
+	if len(st.PeerCertificates) > 0 {
+		cert := st.PeerCertificates[0]
+		na := cert.NotAfter.UTC()
+		days := math.Round(time.Until(na).Hours()/24*10) / 10
+		f.CertNotAfter, f.CertDaysLeft = &na, &days
+		f.CertSANs = certSANs(cert)
+		f.CertSubject = cert.Subject.String()
+	}
+	required, err := clientCertRequired(ctx, t, u)
+	if err != nil {
+		return err
+	}
+	f.ClientCertRequired = required
+	return nil
+}
+
+// baseTLS is the cluster's TLS config for this host; with no TLS configured
+// (an https endpoint in an inventory without a CA) the system roots apply.
+func baseTLS(t *Target, u *url.URL) *tls.Config {
+	var conf *tls.Config
+	if t.Member.Conn != nil && t.Member.Conn.TLS != nil {
+		conf = t.Member.Conn.TLS.Clone()
+	} else {
+		conf = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if conf.ServerName == "" {
+		conf.ServerName = u.Hostname()
+	}
+	return conf
+}
+
+func certSANs(c *x509.Certificate) []string {
+	var sans []string
+	sans = append(sans, c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		sans = append(sans, ip.String())
+	}
+	for _, e := range c.EmailAddresses {
+		sans = append(sans, "email:"+e)
+	}
+	for _, uri := range c.URIs {
+		sans = append(sans, uri.String())
+	}
+	slices.Sort(sans)
+	return sans
+}
+
+// clientCertRequired sends GET /version with no client certificate. With
+// TLS 1.3 the server's refusal arrives after the handshake, so a whole
+// request is needed to see it. nil means it could not be told.
+func clientCertRequired(ctx context.Context, t *Target, u *url.URL) (*bool, error) {
+	conf := baseTLS(t, u)
+	conf.Certificates, conf.GetClientCertificate = nil, nil
+	tr := &http.Transport{TLSClientConfig: conf, DisableKeepAlives: true, Proxy: nil}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(u.String(), "/")+"/version", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err == nil {
+		resp.Body.Close()
+		no := false
+		return &no, nil
+	}
+	if isClientCertRefusal(err) {
+		yes := true
+		return &yes, nil
+	}
+	return nil, fmt.Errorf("probe without a client certificate: %w", err)
+}
+
+func isClientCertRefusal(err error) bool {
+	var alert tls.AlertError
+	if errors.As(err, &alert) {
+		return true
+	}
+	s := err.Error()
+	for _, frag := range []string{"certificate required", "bad certificate", "unknown certificate", "handshake failure", "connection reset by peer", "EOF"} {
+		if strings.Contains(s, frag) {
+			return true
+		}
+	}
+	return false
+}
+
+// authEnabled asks with a serializable read and no credentials: a member
+// with auth on refuses it ("user name is empty"). AuthStatus would be
+// simpler, but on 3.5+ it is a raft proposal (3.4 lacks it), and a scan must
+// write nothing.
+func authEnabled(ctx context.Context, t *Target) (bool, error) {
+	m := t.Member
+	cli := m.Client
+	if m.Conn != nil && m.Conn.User != "" {
+		cfg := m.Conn.ClientConfig([]string{m.Endpoint})
+		cfg.Username, cfg.Password = "", ""
+		cfg.Context = ctx
+		anon, err := clientv3.New(cfg)
+		if err != nil {
+			return false, fmt.Errorf("auth probe: connect without credentials: %w", rpcError(ctx, err))
+		}
+		defer anon.Close()
+		cli = anon
+	}
+	_, err := cli.Get(ctx, healthKey, clientv3.WithSerializable(), clientv3.WithCountOnly())
+	switch {
+	case err == nil:
+		return false, nil
+	case errors.Is(err, rpctypes.ErrUserEmpty), errors.Is(err, rpctypes.ErrPermissionDenied),
+		errors.Is(err, rpctypes.ErrInvalidAuthToken), errors.Is(err, rpctypes.ErrAuthOldRevision):
+		return true, nil
+	default:
+		return false, fmt.Errorf("auth probe (read without credentials): %w", rpcError(ctx, err))
+	}
+}

@@ -1,0 +1,133 @@
+package collectors
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+func v2Collector() Registration {
+	return Registration{
+		Name:      "v2",
+		Scope:     ScopeMember,
+		Help:      "whether the v2 keys API is on, and whether Kubernetes' /registry is in it (no walk: see v2_count)",
+		Collector: CollectorFunc(collectV2),
+	}
+}
+
+// v2 reads always pass quorum=false: a quorum v2 GET is a raft entry (QGET),
+// the kind 3.6 refuses to replay.
+const v2Query = "quorum=false"
+
+// v2Error is the v2 keys API's JSON error body.
+type v2Error struct {
+	ErrorCode int    `json:"errorCode"`
+	Message   string `json:"message"`
+}
+
+// v2KeyNotFound is etcd's v2 error code 100.
+const v2KeyNotFound = 100
+
+// collectV2 distinguishes "disabled" from "enabled and empty": on 3.4–3.5
+// without --enable-v2, /v2/keys is a plain 404 page, while an enabled store
+// answers JSON even when empty. 3.6 removed the API.
+func collectV2(ctx context.Context, t *Target) error {
+	m := t.Member
+	if v := m.Facts.Version; v != nil && versionAtLeast(v.Server, 3, 6) {
+		m.Facts.V2 = &V2Facts{Enabled: false}
+		return nil
+	}
+	enabled, err := v2Enabled(ctx, t)
+	if err != nil {
+		return err
+	}
+	f := &V2Facts{Enabled: enabled}
+	if enabled {
+		present, err := v2Exists(ctx, t, strings.TrimSuffix(t.Cluster.registryPrefix(), "/"))
+		if err != nil {
+			return err
+		}
+		f.RegistryPresent = present
+	}
+	m.Facts.V2 = f
+	return nil
+}
+
+// v2Enabled asks for the root directory, without recursion.
+func v2Enabled(ctx context.Context, t *Target) (bool, error) {
+	body, code, err := v2Get(ctx, t, "/", "")
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case code == http.StatusOK:
+		return true, nil
+	case code == http.StatusNotFound:
+		return false, nil
+	default:
+		return false, fmt.Errorf("GET /v2/keys/: HTTP %d: %s", code, snippet(body))
+	}
+}
+
+// v2Exists reports whether key (a v2 path) exists.
+func v2Exists(ctx context.Context, t *Target, key string) (bool, error) {
+	body, code, err := v2Get(ctx, t, key, "")
+	if err != nil {
+		return false, err
+	}
+	switch code {
+	case http.StatusOK:
+		return true, nil
+	case http.StatusNotFound:
+		var e v2Error
+		if json.Unmarshal(body, &e) == nil && e.ErrorCode == v2KeyNotFound {
+			return false, nil
+		}
+		return false, fmt.Errorf("GET /v2/keys%s: HTTP 404 without a v2 error (is the v2 API off?): %s", key, snippet(body))
+	default:
+		return false, fmt.Errorf("GET /v2/keys%s: HTTP %d: %s", key, code, snippet(body))
+	}
+}
+
+func v2Get(ctx context.Context, t *Target, key, extra string) ([]byte, int, error) {
+	return httpGet(ctx, t.Member.HTTP, v2URL(t, key, extra))
+}
+
+func v2URL(t *Target, key, extra string) string {
+	if !strings.HasPrefix(key, "/") {
+		key = "/" + key
+	}
+	u := strings.TrimSuffix(t.Member.Endpoint, "/") + "/v2/keys" + (&url.URL{Path: key}).EscapedPath() + "?" + v2Query
+	if extra != "" {
+		u += "&" + extra
+	}
+	return u
+}
+
+// versionAtLeast reports whether an etcd version string ("3.6.16",
+// "3.7.0-alpha.0") is at least major.minor. Unparsable versions are not.
+func versionAtLeast(v string, major, minor int) bool {
+	maj, min, ok := majorMinor(v)
+	if !ok {
+		return false
+	}
+	return maj > major || (maj == major && min >= minor)
+}
+
+func majorMinor(v string) (int, int, bool) {
+	v = strings.TrimPrefix(strings.TrimSpace(v), "v")
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return 0, 0, false
+	}
+	maj, err1 := strconv.Atoi(parts[0])
+	min, err2 := strconv.Atoi(strings.TrimFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' }))
+	if err1 != nil || err2 != nil {
+		return 0, 0, false
+	}
+	return maj, min, true
+}
