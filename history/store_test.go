@@ -1,0 +1,354 @@
+package history
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/etcdaudit/etcdaudit/history/historytest"
+	"github.com/etcdaudit/etcdaudit/results"
+)
+
+func day(d int) *results.Report {
+	return historytest.Report(historytest.Spec{Clusters: 4, Day: d})
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "state")
+	rep := day(3)
+	before := mustJSON(t, rep)
+	e, err := Record(ctx, dir, rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, mustJSON(t, rep)) {
+		t.Fatal("Record modified the report")
+	}
+	if e.ID != rep.ScanID || e.Members != 12 || e.Clusters != 4 || e.Counts != rep.Summary.Overall {
+		t.Fatalf("entry = %+v", e)
+	}
+	s, err := Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, e.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(mustJSON(t, got), before) {
+		t.Fatalf("read back differs:\n got %s\nwant %s", mustJSON(t, got)[:300], before[:300])
+	}
+	list, err := s.List(ctx, 0)
+	if err != nil || len(list) != 1 || list[0].ID != e.ID || list[0].ReportBytes == 0 || list[0].FactsBytes == 0 {
+		t.Fatalf("list = %+v, %v", list, err)
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRecordMakesIDAndRefusesDuplicates(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	rep := day(1)
+	rep.ScanID = ""
+	e, err := Record(ctx, dir, rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(e.ID, "20260102T020000Z-") || rep.ScanID != "" {
+		t.Fatalf("id %q, report id %q", e.ID, rep.ScanID)
+	}
+	s, _ := Open(ctx, dir, Options{})
+	got, err := s.Get(ctx, e.ID)
+	if err != nil || got.ScanID != e.ID {
+		t.Fatalf("stored report id %q, %v", got.ScanID, err)
+	}
+	dup := day(1)
+	dup.ScanID = e.ID
+	if _, err := Record(ctx, dir, dup); err == nil || !strings.Contains(err.Error(), "already recorded") {
+		t.Fatalf("duplicate: %v", err)
+	}
+	if _, err := Record(ctx, dir, nil); err == nil {
+		t.Fatal("nil report accepted")
+	}
+}
+
+func TestRecordWithoutFacts(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	rep := day(0)
+	rep.Facts = nil
+	e, err := Record(ctx, dir, rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := Open(ctx, dir, Options{})
+	got, err := s.Get(ctx, e.ID)
+	if err != nil || got.Facts != nil {
+		t.Fatalf("facts %v, err %v", got.Facts, err)
+	}
+}
+
+func TestOpenWithoutHistory(t *testing.T) {
+	_, err := Open(context.Background(), filepath.Join(t.TempDir(), "nope"), Options{})
+	if !errors.Is(err, ErrNoHistory) || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestLockedByAnotherProcess(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if _, err := Record(ctx, dir, day(0)); err != nil {
+		t.Fatal(err)
+	}
+	// flock conflicts between open file descriptions even in one process,
+	// so a direct bbolt open stands in for another etcdaudit.
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	start := time.Now()
+	_, err = Record(ctx, dir, day(1), WithLockTimeout(200*time.Millisecond))
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "another etcdaudit holds "+dir) {
+		t.Fatalf("err = %v", err)
+	}
+	if time.Since(start) > 3*time.Second {
+		t.Fatalf("lock wait ignored the timeout: %s", time.Since(start))
+	}
+	s := &Store{dir: dir, path: filepath.Join(dir, FileName), lockTimeout: 200 * time.Millisecond}
+	if _, err := s.List(ctx, 0); !errors.Is(err, ErrLocked) {
+		t.Fatalf("reader under an exclusive lock: %v", err)
+	}
+}
+
+func TestSchemaMismatchRefused(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Update(func(tx *bolt.Tx) error {
+		b, _ := tx.CreateBucket(bucketMeta)
+		return b.Put(keySchema, []byte("etcdaudit.history/v9"))
+	})
+	db.Close()
+	if _, err := Open(ctx, dir, Options{}); err == nil || !strings.Contains(err.Error(), "v9") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestCorruptBlobIsAnErrorNotAPanic(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	e, err := Record(ctx, dir, day(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2, err := Record(ctx, dir, day(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketReports).Put([]byte(e.ID), []byte("\x1f\x8b garbage"))
+	})
+	db.Close()
+	s, _ := Open(ctx, dir, Options{})
+	if _, err := s.Get(ctx, e.ID); err == nil || !strings.Contains(err.Error(), e.ID) {
+		t.Fatalf("corrupt blob: %v", err)
+	}
+	if _, err := s.Get(ctx, e2.ID); err != nil {
+		t.Fatalf("a healthy scan beside a corrupt one: %v", err)
+	}
+	if _, err := s.Get(ctx, "missing"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing: %v", err)
+	}
+}
+
+func TestCheckFindsOrphans(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	e, _ := Record(ctx, dir, day(0))
+	db, _ := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+	_ = db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketFacts).Delete([]byte(e.ID)) })
+	db.Close()
+	s, _ := Open(ctx, dir, Options{})
+	if err := s.Check(ctx); err == nil || !strings.Contains(err.Error(), "facts missing") {
+		t.Fatalf("check: %v", err)
+	}
+}
+
+func recordDays(t *testing.T, dir string, n int) []Entry {
+	t.Helper()
+	var out []Entry
+	for i := 0; i < n; i++ {
+		e, err := Record(context.Background(), dir, day(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func ids(es []Entry) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, e.ID)
+	}
+	return out
+}
+
+func TestPruneExactly(t *testing.T) {
+	ctx := context.Background()
+	base := day(0).StartedAt
+	cases := []struct {
+		name     string
+		r        Retention
+		now      time.Time
+		remain   []int // days left, newest first
+		prunedOK []int // days pruned, oldest first
+	}{
+		{"nothing", Retention{}, base.Add(100 * 24 * time.Hour), []int{9, 8, 7, 6, 5, 4, 3, 2, 1, 0}, nil},
+		{"keep 3", Retention{Keep: 3}, base, []int{9, 8, 7}, []int{0, 1, 2, 3, 4, 5, 6}},
+		{"keep 1", Retention{Keep: 1}, base, []int{9}, []int{0, 1, 2, 3, 4, 5, 6, 7, 8}},
+		{"keep more than there are", Retention{Keep: 50}, base, []int{9, 8, 7, 6, 5, 4, 3, 2, 1, 0}, nil},
+		// now = day 9 + 1h; max age 72h keeps days started at or after day 6 + 1h: days 7, 8, 9.
+		{"max age", Retention{MaxAge: 72 * time.Hour}, base.Add(9*24*time.Hour + time.Hour), []int{9, 8, 7}, []int{0, 1, 2, 3, 4, 5, 6}},
+		{"max age boundary kept", Retention{MaxAge: 72 * time.Hour}, base.Add(9 * 24 * time.Hour), []int{9, 8, 7, 6}, []int{0, 1, 2, 3, 4, 5}},
+		{"both: the stricter wins", Retention{Keep: 2, MaxAge: 72 * time.Hour}, base.Add(9 * 24 * time.Hour), []int{9, 8}, []int{0, 1, 2, 3, 4, 5, 6, 7}},
+		{"newest kept even when too old", Retention{MaxAge: time.Hour}, base.Add(365 * 24 * time.Hour), []int{9}, []int{0, 1, 2, 3, 4, 5, 6, 7, 8}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			all := recordDays(t, dir, 10)
+			s, _ := Open(ctx, dir, Options{})
+			pruned, err := s.Prune(ctx, tc.r, tc.now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wantPruned, wantRemain []string
+			for _, d := range tc.prunedOK {
+				wantPruned = append(wantPruned, all[d].ID)
+			}
+			for _, d := range tc.remain {
+				wantRemain = append(wantRemain, all[d].ID)
+			}
+			if strings.Join(ids(pruned), ",") != strings.Join(wantPruned, ",") {
+				t.Fatalf("pruned %v, want %v", ids(pruned), wantPruned)
+			}
+			left, _ := s.List(ctx, 0)
+			if strings.Join(ids(left), ",") != strings.Join(wantRemain, ",") {
+				t.Fatalf("left %v, want %v", ids(left), wantRemain)
+			}
+			if err := s.Check(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range pruned {
+				if _, err := s.Get(ctx, e.ID); !errors.Is(err, ErrNotFound) {
+					t.Fatalf("pruned %s still readable: %v", e.ID, err)
+				}
+			}
+		})
+	}
+}
+
+func TestSavedRetentionAppliedOnRecord(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	recordDays(t, dir, 2)
+	s, _ := Open(ctx, dir, Options{})
+	if err := s.SaveRetention(ctx, Retention{Keep: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.SavedRetention(ctx); err != nil || r.Keep != 3 {
+		t.Fatalf("saved %+v %v", r, err)
+	}
+	for i := 2; i < 6; i++ {
+		if _, err := Record(ctx, dir, day(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left, _ := s.List(ctx, 0)
+	if len(left) != 3 || left[0].ID != day(5).ScanID || left[2].ID != day(3).ScanID {
+		t.Fatalf("left %v", ids(left))
+	}
+	// An explicit retention overrides the saved one.
+	if _, err := Record(ctx, dir, day(6), WithRetention(Retention{Keep: 1})); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ = s.List(ctx, 0); len(left) != 1 {
+		t.Fatalf("left %v", ids(left))
+	}
+}
+
+func TestResolve(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	all := recordDays(t, dir, 5) // days 0..4, 2026-01-01..05 02:00Z
+	s, _ := Open(ctx, dir, Options{})
+	now := all[4].StartedAt.Add(time.Hour)
+	cases := map[string]string{
+		"":                     all[4].ID,
+		"latest":               all[4].ID,
+		"previous":             all[3].ID,
+		"latest~4":             all[0].ID,
+		all[2].ID:              all[2].ID,
+		all[2].ID[:20]:         all[2].ID, // unique prefix
+		"2026-01-03":           all[2].ID, // end of that day
+		"2026-01-03T01:59":     all[1].ID,
+		"2026-01-03T02:00:00Z": all[2].ID,
+		"25h":                  all[3].ID,
+		"2d":                   all[2].ID,
+	}
+	for ref, want := range cases {
+		e, err := s.Resolve(ctx, ref, now)
+		if err != nil || e.ID != want {
+			t.Errorf("Resolve(%q) = %s, %v; want %s", ref, e.ID, err, want)
+		}
+	}
+	for _, ref := range []string{"latest~5", "latest~x", "2025-12-31", "zzz", "20260"} {
+		if _, err := s.Resolve(ctx, ref, now); err == nil {
+			t.Errorf("Resolve(%q) succeeded", ref)
+		}
+	}
+	if _, err := s.Resolve(ctx, "2026010", now); err == nil || !strings.Contains(err.Error(), "ambiguous") {
+		t.Errorf("ambiguous prefix: %v", err)
+	}
+}
+
+func TestEmptyHistoryResolve(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir(), Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Resolve(ctx, "latest", time.Now()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("err = %v", err)
+	}
+}
