@@ -1,0 +1,423 @@
+// Package policies judges facts with Rego controls: it compiles the bundled
+// pack and the user's policy folders once, prepares one query per scope
+// (member, cluster, fleet) that returns every selected control's verdict in
+// a single evaluation per subject, applies waivers, and builds the report.
+//
+// A control is a package under etcdaudit.controls with METADATA
+// annotations (custom.id, impact, scope, tags, remediation, refs, needs).
+// It yields `deny` messages (failed) or `skip` reasons (skipped); a control
+// with neither passed. When a fact named in custom.needs is missing, a
+// result that did not fail becomes error (the collector failed or the
+// member is unreachable) or skipped (the collector was not run or the
+// server cannot answer): a missing fact is never a pass.
+//
+// Input per subject (see input.go): member controls get input.member (one
+// collectors.MemberFacts), input.cluster (its cluster's facts without the
+// members list) and input.fleet ({inventory}); cluster controls get
+// input.cluster (with members) and input.fleet; fleet controls get
+// input.fleet ({inventory, clusters}). Data is data.etcdaudit.*.
+package policies
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+
+	"github.com/etcdaudit/etcdaudit/collectors"
+	"github.com/etcdaudit/etcdaudit/results"
+)
+
+// Config selects the policies and data an Engine judges with.
+type Config struct {
+	// PolicyDirs are folders (or single .rego files) of user policies.
+	PolicyDirs []string
+	// DataFiles are YAML/JSON files deep-merged over the bundled data.
+	DataFiles []string
+	// NoBuiltin leaves out the bundled pack and its data.
+	NoBuiltin bool
+	// Controls are ids or globs (path.Match syntax) of controls to run;
+	// empty means all.
+	Controls []string
+	// Tags keep only controls carrying at least one of them.
+	Tags []string
+}
+
+// Engine holds compiled policies and prepared queries. It is safe for
+// concurrent use: evaluation never writes the store.
+type Engine struct {
+	all      []*control
+	selected []*control
+	compiler *ast.Compiler
+	store    storage.Store
+	data     map[string]any
+	scopes   map[results.Scope]*scopeQuery
+
+	mu     sync.Mutex
+	single map[string]*rego.PreparedEvalQuery // per-control queries, built on a failed evaluation only
+}
+
+type scopeQuery struct {
+	controls []*control
+	pq       rego.PreparedEvalQuery
+}
+
+// New loads, checks and compiles every policy, loads the data, and prepares
+// one query per scope for the selected controls. Any problem in any policy
+// is an error listing all of them with file:line.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	srcs, err := loadSources(cfg.PolicyDirs, cfg.NoBuiltin, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(srcs) == 0 {
+		return nil, fmt.Errorf("no policies: --no-builtin given and no .rego file found in %s", strings.Join(cfg.PolicyDirs, ", "))
+	}
+	mods, probs := parseSources(srcs)
+	if len(probs) > 0 {
+		sortProblems(probs)
+		return nil, &ProblemsError{Problems: probs}
+	}
+	ctrls, probs := extractControls(mods)
+	compiler, cprobs := compile(mods)
+	probs = append(probs, cprobs...)
+	if len(probs) > 0 {
+		sortProblems(probs)
+		return nil, &ProblemsError{Problems: probs}
+	}
+	data, err := LoadData(cfg.DataFiles, cfg.NoBuiltin)
+	if err != nil {
+		return nil, err
+	}
+	sel, err := selectControls(ctrls, cfg.Controls, cfg.Tags)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		all:      ctrls,
+		selected: sel,
+		compiler: compiler,
+		data:     data,
+		store: inmem.NewFromObjectWithOpts(map[string]any{"etcdaudit": data},
+			inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true)),
+		scopes: map[results.Scope]*scopeQuery{},
+		single: map[string]*rego.PreparedEvalQuery{},
+	}
+	for _, scope := range []results.Scope{results.ScopeMember, results.ScopeCluster, results.ScopeFleet} {
+		var cs []*control
+		for _, c := range sel {
+			if c.Scope == scope {
+				cs = append(cs, c)
+			}
+		}
+		if len(cs) == 0 {
+			continue
+		}
+		pq, err := e.prepare(ctx, cs)
+		if err != nil {
+			return nil, fmt.Errorf("prepare %s query: %w", scope, err)
+		}
+		e.scopes[scope] = &scopeQuery{controls: cs, pq: pq}
+	}
+	return e, nil
+}
+
+// verdictsQuery builds `verdicts := [[deny, skip], …]` over the controls:
+// one evaluation yields every control's messages. Comprehensions make an
+// undefined deny or skip an empty list instead of an undefined result.
+func verdictsQuery(cs []*control) string {
+	var b strings.Builder
+	b.WriteString("verdicts := [")
+	for i, c := range cs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		p := c.ref.String()
+		fmt.Fprintf(&b, "[[m | some m in %s.deny], [s | some s in %s.skip]]", p, p)
+	}
+	b.WriteString("]")
+	return b.String()
+}
+
+func (e *Engine) prepare(ctx context.Context, cs []*control) (rego.PreparedEvalQuery, error) {
+	return rego.New(
+		rego.Query(verdictsQuery(cs)),
+		rego.Compiler(e.compiler),
+		rego.Store(e.store),
+	).PrepareForEval(ctx)
+}
+
+// selectControls applies --controls (ids or globs) and --tags. A pattern or
+// tag matching nothing is an error: a typo must not silently run nothing.
+func selectControls(all []*control, patterns, tags []string) ([]*control, error) {
+	patterns = splitList(patterns)
+	tags = splitList(tags)
+	var problems []string
+	for _, p := range patterns {
+		if _, err := path.Match(p, ""); err != nil {
+			problems = append(problems, fmt.Sprintf("--controls %q: %v", p, err))
+			continue
+		}
+		if !slices.ContainsFunc(all, func(c *control) bool { ok, _ := path.Match(p, c.ID); return ok }) {
+			problems = append(problems, fmt.Sprintf("--controls %q matches no control", p))
+		}
+	}
+	for _, t := range tags {
+		if !slices.ContainsFunc(all, func(c *control) bool { return slices.Contains(c.Tags, t) }) {
+			problems = append(problems, fmt.Sprintf("--tags %q: no control has this tag", t))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("select controls: %s", strings.Join(problems, "; "))
+	}
+	var out []*control
+	for _, c := range all {
+		if len(patterns) > 0 && !slices.ContainsFunc(patterns, func(p string) bool { ok, _ := path.Match(p, c.ID); return ok }) {
+			continue
+		}
+		if len(tags) > 0 && !slices.ContainsFunc(tags, func(t string) bool { return slices.Contains(c.Tags, t) }) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func splitList(in []string) []string {
+	var out []string
+	for _, s := range in {
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// Controls returns the selected controls' metadata, sorted by id.
+func (e *Engine) Controls() []results.Control {
+	out := make([]results.Control, len(e.selected))
+	for i, c := range e.selected {
+		out[i] = c.Control
+	}
+	return out
+}
+
+// AllControls returns every loaded control, selected or not.
+func (e *Engine) AllControls() []results.Control {
+	out := make([]results.Control, len(e.all))
+	for i, c := range e.all {
+		out[i] = c.Control
+	}
+	return out
+}
+
+// Needs returns the facts a control needs (custom.needs).
+func (e *Engine) Needs(id string) []string {
+	for _, c := range e.all {
+		if c.ID == id {
+			return slices.Clone(c.needs)
+		}
+	}
+	return nil
+}
+
+// Data returns data.etcdaudit as loaded (bundled + --data files). Callers
+// must not modify it.
+func (e *Engine) Data() map[string]any { return e.data }
+
+// Evaluate judges facts with every selected control: one evaluation per
+// member, per cluster and for the fleet. Results come in fleet, then
+// cluster, then member order, each by control id. An error is returned only
+// when the tool cannot judge at all (nil facts, cancelled context); a
+// broken control makes its own results error.
+func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]results.Result, error) {
+	if facts == nil {
+		return nil, fmt.Errorf("evaluate: no facts")
+	}
+	in, err := buildInputs(facts)
+	if err != nil {
+		return nil, err
+	}
+	var out []results.Result
+	if q := e.scopes[results.ScopeFleet]; q != nil {
+		rs, err := e.evalSubject(ctx, q, in.fleet, func(c *control) (results.Status, string) {
+			return missingFleet(c.needs, facts)
+		}, "", "")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs...)
+	}
+	for i := range facts.Clusters {
+		cf := &facts.Clusters[i]
+		if q := e.scopes[results.ScopeCluster]; q != nil {
+			rs, err := e.evalSubject(ctx, q, in.clusterInput(i), func(c *control) (results.Status, string) {
+				return missingCluster(c.needs, cf)
+			}, cf.Name, "")
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, rs...)
+		}
+		if q := e.scopes[results.ScopeMember]; q != nil {
+			for j := range cf.Members {
+				mf := &cf.Members[j]
+				rs, err := e.evalSubject(ctx, q, in.memberInput(i, j), func(c *control) (results.Status, string) {
+					return missingMember(c.needs, mf, facts.Collectors)
+				}, cf.Name, MemberKey(mf))
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, rs...)
+			}
+		}
+	}
+	return out, nil
+}
+
+// MemberKey names a member in results: its name, or for a member that never
+// started (no name yet) its ID, or its endpoint.
+func MemberKey(m *collectors.MemberFacts) string {
+	switch {
+	case m.Name != "":
+		return m.Name
+	case m.ID != "":
+		return m.ID
+	default:
+		return m.Endpoint
+	}
+}
+
+type missingFunc func(c *control) (results.Status, string)
+
+// evalSubject runs the scope's query once on one subject and turns each
+// control's verdict into a result.
+func (e *Engine) evalSubject(ctx context.Context, q *scopeQuery, input ast.Value, missing missingFunc, cluster, member string) ([]results.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	rs, err := q.pq.Eval(ctx, rego.EvalParsedInput(input))
+	var verdicts []any
+	if err == nil {
+		verdicts, err = verdictList(rs, len(q.controls))
+	}
+	out := make([]results.Result, 0, len(q.controls))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("evaluate: %w", ctx.Err())
+		}
+		// One control broke the joint evaluation (a conflict, a type
+		// error): judge each alone so only the broken one is an error.
+		for _, c := range q.controls {
+			out = append(out, e.evalAlone(ctx, c, input, missing, cluster, member))
+		}
+		return out, nil
+	}
+	for i, c := range q.controls {
+		out = append(out, judgeVerdict(c, verdicts[i], missing, cluster, member))
+	}
+	return out, nil
+}
+
+func verdictList(rs rego.ResultSet, n int) ([]any, error) {
+	if len(rs) != 1 {
+		return nil, fmt.Errorf("query returned %d results, want 1", len(rs))
+	}
+	v, ok := rs[0].Bindings["verdicts"].([]any)
+	if !ok || len(v) != n {
+		return nil, fmt.Errorf("query returned %T of %d verdicts, want %d", rs[0].Bindings["verdicts"], len(v), n)
+	}
+	return v, nil
+}
+
+func (e *Engine) evalAlone(ctx context.Context, c *control, input ast.Value, missing missingFunc, cluster, member string) results.Result {
+	errResult := func(err error) results.Result {
+		return results.Result{Control: c.ID, Cluster: cluster, Member: member, Status: results.Error,
+			Messages: []string{fmt.Sprintf("policy error in %s (%s): %v", c.Package, c.Source, err)}}
+	}
+	e.mu.Lock()
+	pq := e.single[c.ID]
+	if pq == nil {
+		p, err := e.prepare(ctx, []*control{c})
+		if err != nil {
+			e.mu.Unlock()
+			return errResult(err)
+		}
+		pq = &p
+		e.single[c.ID] = pq
+	}
+	e.mu.Unlock()
+	rs, err := pq.Eval(ctx, rego.EvalParsedInput(input))
+	if err != nil {
+		return errResult(err)
+	}
+	v, err := verdictList(rs, 1)
+	if err != nil {
+		return errResult(err)
+	}
+	return judgeVerdict(c, v[0], missing, cluster, member)
+}
+
+// judgeVerdict decodes one control's [deny, skip] pair. A deny is a
+// failure even when some needed fact is missing (it judged on facts that
+// exist); otherwise a missing fact makes the result error or skipped.
+func judgeVerdict(c *control, v any, missing missingFunc, cluster, member string) results.Result {
+	r := results.Result{Control: c.ID, Cluster: cluster, Member: member}
+	pair, ok := v.([]any)
+	if !ok || len(pair) != 2 {
+		r.Status, r.Messages = results.Error, []string{fmt.Sprintf("policy error in %s: malformed verdict %v", c.Package, v)}
+		return r
+	}
+	deny, err := messages(pair[0])
+	var skip []string
+	if err == nil {
+		skip, err = messages(pair[1])
+	}
+	if err != nil {
+		r.Status = results.Error
+		r.Messages = []string{fmt.Sprintf("policy error in %s (%s): %v", c.Package, c.Source, err)}
+		return r
+	}
+	if len(deny) > 0 {
+		r.Status, r.Messages = results.Failed, deny
+		return r
+	}
+	if st, msg := missing(c); st != "" {
+		r.Status, r.Messages = st, []string{msg}
+		return r
+	}
+	if len(skip) > 0 {
+		r.Status, r.Messages = results.Skipped, skip
+		return r
+	}
+	r.Status = results.Passed
+	return r
+}
+
+// messages decodes a deny or skip collection: each entry must be a string.
+func messages(v any) ([]string, error) {
+	l, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("deny/skip is %T, want a set of strings", v)
+	}
+	out := make([]string, 0, len(l))
+	for _, x := range l {
+		s, ok := x.(string)
+		if !ok {
+			return nil, fmt.Errorf("deny/skip entry %v is %T, want a string message", x, x)
+		}
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return slices.Compact(out), nil
+}
