@@ -3,7 +3,10 @@
 // operator believes about them. It also discovers each cluster's members.
 package inventory
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Tiers an inventory may use; the remediator rolls out smallest first.
 var Tiers = []string{"small", "medium", "large"}
@@ -52,6 +55,10 @@ type Auth struct {
 	User         string `json:"user,omitempty" yaml:"user"`
 	PasswordEnv  string `json:"password_env,omitempty" yaml:"password_env"`
 	PasswordFile string `json:"password_file,omitempty" yaml:"password_file"`
+	// password is an inline secret only FromFlags sets (etcdctl's --password
+	// or --user user:pass); unexported so it never reaches JSON or YAML.
+	// Inventory files cannot set it: they name an env var or a file.
+	password string
 }
 
 // Collect tunes the collectors for one cluster.
@@ -78,3 +85,41 @@ const (
 	DefaultCommandTimeout  = 5 * time.Second
 	DefaultKeyspaceTimeout = 2 * time.Minute
 )
+
+// String describes where the password comes from, never the password itself,
+// so an Auth can be logged or printed safely.
+func (a Auth) String() string {
+	switch {
+	case a.User == "":
+		return "none"
+	case a.PasswordEnv != "":
+		return fmt.Sprintf("user %s, password from $%s", a.User, a.PasswordEnv)
+	case a.PasswordFile != "":
+		return fmt.Sprintf("user %s, password from file %s", a.User, a.PasswordFile)
+	case a.password != "":
+		return fmt.Sprintf("user %s, password from flags (redacted)", a.User)
+	default:
+		return fmt.Sprintf("user %s, no password", a.User)
+	}
+}
+
+// ConnFlags are etcdctl's connection flags, for the quick one-cluster fleet
+// (`--endpoints …` instead of `-f fleet.yaml`). Zero values mean "not given";
+// FromFlags fills them from ETCDCTL_* variables the operator already has set.
+type ConnFlags struct {
+	Name                  string // cluster name; derived from the first endpoint when empty
+	Endpoints             []string
+	CACert, Cert, Key     string
+	ServerName            string
+	User                  string // "user" or "user:password", as etcdctl takes it
+	Password              string
+	InsecureSkipTLSVerify bool
+	DialTimeout           time.Duration
+	CommandTimeout        time.Duration
+	// Env looks up ETCDCTL_* variables; nil means os.LookupEnv. Tests swap it.
+	Env func(string) (string, bool)
+	// Set reports whether a flag was given on the command line, so flags win
+	// over the environment even when given a zero value; nil means "given when
+	// non-zero".
+	Set func(flag string) bool
+}

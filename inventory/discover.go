@@ -1,0 +1,376 @@
+package inventory
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/metadata"
+)
+
+// Discovery is what a cluster's member list says and which members answer.
+// It is a value, not an error: a cluster with members down is exactly what an
+// audit must report, so Discover always returns one.
+type Discovery struct {
+	Cluster string `json:"cluster"`
+	// Source is the endpoint whose member list is used.
+	Source    string   `json:"source,omitempty"`
+	ClusterID string   `json:"cluster_id,omitempty"` // hex, as etcdctl prints it
+	Members   []Member `json:"members"`
+	// Endpoints holds, per inventory endpoint, why the member list could not
+	// be read there (empty Reason for the one that answered).
+	Endpoints []URLProblem `json:"endpoints,omitempty"`
+	// Error is set when no endpoint returned a member list.
+	Error    string        `json:"error,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Member is one entry of the member list and what probing it found.
+type Member struct {
+	ID         uint64   `json:"-"`
+	IDHex      string   `json:"id"`
+	Name       string   `json:"name"`
+	PeerURLs   []string `json:"peer_urls"`
+	ClientURLs []string `json:"client_urls"`
+	IsLearner  bool     `json:"is_learner"`
+	// Started is false for a member added to the list that never joined: it
+	// has no name and no client URLs yet.
+	Started   bool `json:"started"`
+	Reachable bool `json:"reachable"`
+	// Endpoint is the client URL that answered Status.
+	Endpoint string `json:"endpoint,omitempty"`
+	// Reason says in plain words why the member is not reachable.
+	Reason string `json:"reason,omitempty"`
+	// Problems holds the failure of each client URL that did not answer.
+	Problems       []URLProblem `json:"problems,omitempty"`
+	Version        string       `json:"version,omitempty"`         // server binary version
+	ClusterVersion string       `json:"cluster_version,omitempty"` // from /version when served
+	IsLeader       bool         `json:"is_leader"`
+}
+
+// URLProblem is one URL's failure, in plain words.
+type URLProblem struct {
+	URL    string `json:"url"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// OK reports whether a member list was read.
+func (d Discovery) OK() bool { return d.Error == "" }
+
+// Reachable counts the members that answered.
+func (d Discovery) Reachable() int {
+	n := 0
+	for _, m := range d.Members {
+		if m.Reachable {
+			n++
+		}
+	}
+	return n
+}
+
+// Discover reads the member list from the first inventory endpoint that
+// answers and probes every member on each of its client URLs. All endpoints
+// are asked at once so a hung first endpoint costs nothing when another
+// answers; every call carries conn.CommandTimeout. Only read-only calls are
+// made (GET /version, MemberList serializable, Status); with password auth,
+// one Authenticate per cluster is unavoidable (etcd appends it to the raft
+// log), and its token is shared by every probe.
+func Discover(ctx context.Context, c Cluster, conn *Conn) Discovery {
+	start := time.Now()
+	d := Discovery{Cluster: c.Name, Members: []Member{}}
+	if conn == nil {
+		d.Error = "no connection options (Connect failed?)"
+		return d
+	}
+	if len(c.Endpoints) == 0 {
+		d.Error = "no endpoints"
+		return d
+	}
+	list, token := listMembers(ctx, c.Endpoints, conn, &d)
+	if list != nil {
+		d.Members = probeMembers(ctx, list, conn, token)
+	}
+	d.Duration = time.Since(start)
+	return d
+}
+
+type listResult struct {
+	endpoint string
+	resp     *etcdserverpb.MemberListResponse
+	token    string
+	err      error
+}
+
+// listMembers asks every endpoint at once and keeps the first answer.
+func listMembers(ctx context.Context, endpoints []string, conn *Conn, d *Discovery) (*etcdserverpb.MemberListResponse, string) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan listResult, len(endpoints))
+	for _, ep := range endpoints {
+		go func() { results <- listOne(ctx, ep, conn) }()
+	}
+	problems := map[string]string{}
+	var won *listResult
+	for range endpoints {
+		r := <-results
+		switch {
+		case r.err == nil && won == nil:
+			won = &r
+			cancel() // the others are not needed any more
+		case r.err == nil:
+		case won != nil && errors.Is(r.err, context.Canceled):
+			problems[r.endpoint] = "not needed: another endpoint answered first"
+		default:
+			problems[r.endpoint] = plainReason(r.err, conn.CommandTimeout)
+		}
+	}
+	for _, ep := range endpoints {
+		d.Endpoints = append(d.Endpoints, URLProblem{URL: ep, Reason: problems[ep]})
+	}
+	if won == nil {
+		var why []string
+		for _, ep := range endpoints {
+			why = append(why, ep+": "+problems[ep])
+		}
+		d.Error = "no endpoint returned the member list: " + strings.Join(why, "; ")
+		return nil, ""
+	}
+	d.Source = won.endpoint
+	d.ClusterID = hexID(won.resp.GetHeader().GetClusterId())
+	return won.resp, won.token
+}
+
+func listOne(ctx context.Context, ep string, conn *Conn) listResult {
+	r := listResult{endpoint: ep}
+	ctx, cancel := context.WithTimeout(ctx, conn.CommandTimeout)
+	defer cancel()
+	if _, err := probeVersion(ctx, ep, conn); err != nil {
+		r.err = err
+		return r
+	}
+	cli, err := newClient(ctx, ep, conn)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	defer cli.Close()
+	// Serializable: a cluster without quorum still answers, which is when
+	// the operator most needs to see the members.
+	resp, err := etcdserverpb.NewClusterClient(cli.ActiveConnection()).MemberList(ctx, &etcdserverpb.MemberListRequest{Linearizable: false})
+	if err != nil {
+		r.err = err
+		return r
+	}
+	r.resp = resp
+	if conn.User != "" {
+		tok, err := authenticate(ctx, cli, conn)
+		if err != nil {
+			// The member list is still good; probes will say auth failed.
+			tok = ""
+		}
+		r.token = tok
+	}
+	return r
+}
+
+// newClient is a client for one endpoint without credentials: discovery sends
+// the shared token itself instead of letting each client authenticate.
+func newClient(ctx context.Context, ep string, conn *Conn) (*clientv3.Client, error) {
+	cfg := conn.ClientConfig([]string{ep})
+	cfg.Username, cfg.Password = "", ""
+	cfg.Context = ctx
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("client for %s: %w", ep, err)
+	}
+	return cli, nil
+}
+
+// authenticate returns a token, or "" when the server has auth disabled.
+func authenticate(ctx context.Context, cli *clientv3.Client, conn *Conn) (string, error) {
+	resp, err := cli.Auth.Authenticate(ctx, conn.User, conn.password)
+	if err != nil {
+		if errors.Is(err, rpctypes.ErrAuthNotEnabled) || strings.Contains(err.Error(), rpctypes.ErrAuthNotEnabled.Error()) {
+			return "", nil
+		}
+		return "", err
+	}
+	return resp.Token, nil
+}
+
+func withToken(ctx context.Context, token string) context.Context {
+	if token == "" {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, rpctypes.TokenFieldNameGRPC, token)
+}
+
+func probeMembers(ctx context.Context, list *etcdserverpb.MemberListResponse, conn *Conn, token string) []Member {
+	members := make([]Member, len(list.Members))
+	var wg sync.WaitGroup
+	for i, pm := range list.Members {
+		m := Member{
+			ID: pm.ID, IDHex: hexID(pm.ID), Name: pm.Name,
+			PeerURLs: nonNil(pm.PeerURLs), ClientURLs: nonNil(pm.ClientURLs),
+			IsLearner: pm.IsLearner, Started: pm.Name != "" || len(pm.ClientURLs) > 0,
+		}
+		members[i] = m
+		if len(m.ClientURLs) == 0 {
+			members[i].Reason = "not started: no client URLs yet (added to the member list, never joined)"
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			probeMember(ctx, &members[i], conn, token)
+		}()
+	}
+	wg.Wait()
+	slices.SortStableFunc(members, func(a, b Member) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(a.IDHex, b.IDHex)
+	})
+	return members
+}
+
+type probeResult struct {
+	url     string
+	version versionInfo
+	status  *clientv3.StatusResponse
+	err     error
+}
+
+// probeMember tries every client URL of a member at once; the first URL in
+// the member's order that answered is the member's endpoint.
+func probeMember(ctx context.Context, m *Member, conn *Conn, token string) {
+	results := make([]probeResult, len(m.ClientURLs))
+	var wg sync.WaitGroup
+	for i, u := range m.ClientURLs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = probeURL(ctx, u, m.ID, conn, token)
+		}()
+	}
+	wg.Wait()
+	var why []string
+	for _, r := range results {
+		if r.err != nil {
+			reason := plainReason(r.err, conn.CommandTimeout)
+			m.Problems = append(m.Problems, URLProblem{URL: r.url, Reason: reason})
+			why = append(why, r.url+": "+reason)
+			continue
+		}
+		if m.Reachable {
+			continue
+		}
+		m.Reachable, m.Endpoint = true, r.url
+		m.Version = r.status.Version
+		if m.Version == "" {
+			m.Version = r.version.Server
+		}
+		m.ClusterVersion = r.version.Cluster
+		m.IsLeader = r.status.Leader != 0 && r.status.Leader == r.status.Header.GetMemberId()
+		m.IsLearner = m.IsLearner || r.status.IsLearner
+	}
+	if !m.Reachable {
+		m.Reason = strings.Join(why, "; ")
+	}
+}
+
+func probeURL(ctx context.Context, u string, id uint64, conn *Conn, token string) probeResult {
+	r := probeResult{url: u}
+	ctx, cancel := context.WithTimeout(ctx, conn.CommandTimeout)
+	defer cancel()
+	r.version, r.err = probeVersion(ctx, u, conn)
+	if r.err != nil {
+		return r
+	}
+	cli, err := newClient(ctx, u, conn)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	defer cli.Close()
+	st, err := cli.Status(withToken(ctx, token), u)
+	if err != nil && token != "" && errors.Is(err, rpctypes.ErrInvalidAuthToken) {
+		// A lagging member may not have applied the shared token yet.
+		var tok string
+		if tok, err = authenticate(ctx, cli, conn); err == nil {
+			st, err = cli.Status(withToken(ctx, tok), u)
+		}
+	}
+	if err != nil {
+		r.err = err
+		return r
+	}
+	if got := st.Header.GetMemberId(); got != 0 && id != 0 && got != id {
+		r.err = fmt.Errorf("answered as member %s, not %s: client URL points at another member", hexID(got), hexID(id))
+		return r
+	}
+	r.status = st
+	return r
+}
+
+// versionInfo is etcd's GET /version answer.
+type versionInfo struct {
+	Server  string `json:"etcdserver"`
+	Cluster string `json:"etcdcluster"`
+}
+
+// probeVersion is the cheap first contact: plain HTTP(S), read-only on every
+// version, and its transport errors (refused, TLS, hung) say more than a gRPC
+// client waiting for readiness does. A non-etcd answer is not an error here:
+// gRPC may still be served on the URL.
+func probeVersion(ctx context.Context, u string, conn *Conn) (versionInfo, error) {
+	var v versionInfo
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(u, "/")+"/version", nil)
+	if err != nil {
+		return v, fmt.Errorf("bad URL: %w", err)
+	}
+	hc := conn.HTTPClient()
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Do(req)
+	if err != nil {
+		return v, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return v, err
+	}
+	if resp.StatusCode == http.StatusBadRequest && strings.Contains(string(body), "HTTPS server") {
+		return v, errors.New("endpoint speaks TLS: use https://")
+	}
+	if resp.StatusCode == http.StatusOK {
+		_ = json.Unmarshal(body, &v) // best effort: Status gives the version too
+	}
+	return v, nil
+}
+
+func hexID(id uint64) string {
+	if id == 0 {
+		return ""
+	}
+	return strconv.FormatUint(id, 16)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return append([]string(nil), s...)
+}

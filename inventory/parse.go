@@ -1,0 +1,397 @@
+package inventory
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// MaxFileSize bounds what Load reads: a fleet of thousands of clusters is far
+// below it, and a runaway file (or /dev/zero) is refused rather than read.
+const MaxFileSize = 8 << 20
+
+// Field names per level; order is the documentation order.
+var (
+	topFields      = []string{"name", "defaults", "clusters"}
+	clusterFields  = []string{"name", "endpoints", "labels", "tls", "auth", "kubernetes_backend", "collect", "hooks"}
+	defaultsFields = []string{"labels", "tls", "auth", "kubernetes_backend", "collect", "hooks"}
+	tlsFields      = []string{"ca", "cert", "key", "server_name", "insecure_skip_verify"}
+	authFields     = []string{"user", "password_env", "password_file"}
+	collectFields  = []string{"events_prefix", "registry_prefix", "page_size", "dial_timeout", "command_timeout", "keyspace_timeout"}
+	backends       = []string{"etcd2", "etcd3"}
+)
+
+// belongsUnder says where a field written at the cluster level belongs, for
+// "did you mean tls.ca?".
+var belongsUnder = map[string]string{
+	"tier": "labels.tier", "region": "labels.region",
+	"user": "auth.user", "username": "auth.user", "password_env": "auth.password_env", "password_file": "auth.password_file",
+	"ca": "tls.ca", "cacert": "tls.ca", "cert": "tls.cert", "key": "tls.key", "server_name": "tls.server_name",
+	"insecure_skip_verify": "tls.insecure_skip_verify", "insecure_skip_tls_verify": "tls.insecure_skip_verify",
+	"events_prefix": "collect.events_prefix", "registry_prefix": "collect.registry_prefix", "page_size": "collect.page_size",
+	"dial_timeout": "collect.dial_timeout", "command_timeout": "collect.command_timeout", "keyspace_timeout": "collect.keyspace_timeout",
+	"backend": "kubernetes_backend", "storage_backend": "kubernetes_backend", "endpoint": "endpoints",
+}
+
+var (
+	clusterNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	labelKeyRe    = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_./-]{0,127}$`)
+	hookNameRe    = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$`)
+	envNameRe     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	yamlLineRe    = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+)
+
+// Load reads and validates an inventory file. Every problem is reported at
+// once in a *ValidationError; relative file paths resolve against the
+// inventory's directory.
+func Load(path string) (*Fleet, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("inventory: %s is a directory", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("inventory: read %s: %w", path, err)
+	}
+	return Parse(path, data)
+}
+
+// Parse validates an inventory held in memory; name is its path (for
+// messages and to resolve relative file paths). It never panics: a bug in a
+// dependency on hostile input becomes a problem in the error.
+func Parse(name string, data []byte) (fleet *Fleet, err error) {
+	p := &parser{file: name, dir: filepath.Dir(name), pairs: map[[2]string]bool{}, endpointAt: map[string]endpointOwner{}}
+	defer func() {
+		if r := recover(); r != nil {
+			fleet = nil
+			err = &ValidationError{File: name, Problems: []Problem{{File: name, Message: fmt.Sprintf("internal error while parsing (please report it): %v", r)}}}
+		}
+	}()
+	fleet = p.parse(data)
+	if len(p.problems) > 0 {
+		ve := &ValidationError{File: name, Problems: p.problems}
+		ve.sort()
+		return nil, ve
+	}
+	return fleet, nil
+}
+
+type parser struct {
+	file, dir  string
+	problems   []Problem
+	pairs      map[[2]string]bool       // cert/key pairs already checked
+	endpointAt map[string]endpointOwner // host:port → first cluster listing it
+}
+
+type endpointOwner struct {
+	cluster string
+	line    int
+}
+
+func (p *parser) errf(n *yaml.Node, field, format string, args ...any) {
+	pr := Problem{File: p.file, Field: field, Message: fmt.Sprintf(format, args...)}
+	if n != nil {
+		pr.Line, pr.Column = n.Line, n.Column
+	}
+	p.problems = append(p.problems, pr)
+}
+
+func (p *parser) parse(data []byte) *Fleet {
+	if len(data) > MaxFileSize {
+		p.errf(nil, "", "file is larger than %d bytes", MaxFileSize)
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			p.errf(nil, "", "empty inventory: expected name, defaults and clusters")
+		} else {
+			p.syntax(err)
+		}
+		return nil
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		p.errf(&extra, "", "a second YAML document: one inventory per file")
+	} else if !errors.Is(err, io.EOF) {
+		p.syntax(err)
+	}
+	if len(doc.Content) == 0 {
+		p.errf(nil, "", "empty inventory: expected name, defaults and clusters")
+		return nil
+	}
+	root := deref(doc.Content[0])
+	if root == nil || isNull(root) {
+		p.errf(doc.Content[0], "", "empty inventory: expected name, defaults and clusters")
+		return nil
+	}
+	p.secrets(root, "", 0)
+	fleet := &Fleet{Source: p.file}
+	var defaultsNode, clustersNode *yaml.Node
+	p.fields(root, "", topFields, func(key string, k, v *yaml.Node) {
+		switch key {
+		case "name":
+			fleet.Name, _ = p.text(v, "name")
+		case "defaults":
+			defaultsNode = v
+		case "clusters":
+			clustersNode = v
+		}
+	})
+	if fleet.Name == "" {
+		fleet.Name = strings.TrimSuffix(filepath.Base(p.file), filepath.Ext(p.file))
+	}
+	defaults := newSpec()
+	if defaultsNode != nil {
+		p.applySpec(defaults, defaultsNode, "defaults", defaultsFields)
+		p.crossChecks(defaults, "defaults")
+	}
+	fleet.Clusters = p.clusters(clustersNode, root, defaults)
+	return fleet
+}
+
+// syntax turns a YAML parser error into a located problem.
+func (p *parser) syntax(err error) {
+	msg := err.Error()
+	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		p.problems = append(p.problems, Problem{File: p.file, Line: line, Message: "YAML syntax: " + m[2]})
+		return
+	}
+	p.problems = append(p.problems, Problem{File: p.file, Message: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")})
+}
+
+func (p *parser) clusters(n, root *yaml.Node, defaults *spec) []Cluster {
+	if n == nil {
+		p.errf(root, "clusters", "missing: list at least one cluster")
+		return nil
+	}
+	seq := deref(n)
+	if isNull(seq) || (seq.Kind == yaml.SequenceNode && len(seq.Content) == 0) {
+		p.errf(n, "clusters", "empty: list at least one cluster")
+		return nil
+	}
+	if seq.Kind != yaml.SequenceNode {
+		p.errf(n, "clusters", "expected a list of clusters (- name: …), got %s", kindName(seq))
+		return nil
+	}
+	names := map[string]int{}
+	var out []Cluster
+	for i, item := range seq.Content {
+		path := fmt.Sprintf("clusters[%d]", i)
+		s := defaults.clone()
+		s.at["name"], s.at["endpoints"] = loc{}, loc{} // never inherited
+		if m := deref(item); m == nil || m.Kind != yaml.MappingNode {
+			p.errf(item, path, "expected a mapping with name and endpoints, got %s", kindName(deref(item)))
+			continue
+		}
+		p.applySpec(s, item, path, clusterFields)
+		s.c.Line = item.Line
+		switch {
+		case s.c.Name == "" && s.at["name"].n == nil:
+			p.errf(item, path, "missing name")
+		case s.c.Name != "":
+			if first, dup := names[s.c.Name]; dup {
+				p.errf(s.at["name"].n, path+".name", "duplicate cluster name %q (first at line %d)", s.c.Name, first)
+			} else {
+				names[s.c.Name] = s.at["name"].n.Line
+			}
+		}
+		if len(s.c.Endpoints) == 0 && s.at["endpoints"].n == nil {
+			p.errf(item, path, "missing endpoints: list at least one client URL, e.g. [https://10.0.0.1:2379]")
+		}
+		p.crossChecks(s, path)
+		p.claimEndpoints(s, path)
+		s.c.Collect = withBuiltinDefaults(s.c.Collect)
+		out = append(out, s.c)
+	}
+	return out
+}
+
+func withBuiltinDefaults(c Collect) Collect {
+	if c.EventsPrefix == "" {
+		c.EventsPrefix = DefaultEventsPrefix
+	}
+	if c.RegistryPrefix == "" {
+		c.RegistryPrefix = DefaultRegistryPrefix
+	}
+	if c.PageSize == 0 {
+		c.PageSize = DefaultPageSize
+	}
+	c.DialTimeout = orDefault(c.DialTimeout, DefaultDialTimeout)
+	c.CommandTimeout = orDefault(c.CommandTimeout, DefaultCommandTimeout)
+	c.KeyspaceTimeout = orDefault(c.KeyspaceTimeout, DefaultKeyspaceTimeout)
+	return c
+}
+
+// claimEndpoints finds one server listed in two clusters: an audit would
+// count its facts twice, and a remediation hook would act on the wrong one.
+func (p *parser) claimEndpoints(s *spec, path string) {
+	for i, ep := range s.c.Endpoints {
+		hp := hostPort(ep)
+		if hp == "" {
+			continue
+		}
+		n := s.endpointNodes[i]
+		if o, ok := p.endpointAt[hp]; ok && o.cluster != s.c.Name {
+			p.errf(n, fmt.Sprintf("%s.endpoints[%d]", path, i), "%s is also an endpoint of cluster %q (line %d): one server cannot be in two clusters", hp, o.cluster, o.line)
+			continue
+		}
+		p.endpointAt[hp] = endpointOwner{cluster: s.c.Name, line: n.Line}
+	}
+}
+
+// fields walks a mapping strictly: duplicate keys, inline secrets and unknown
+// fields are problems; allowed == nil accepts any key (labels, hooks).
+func (p *parser) fields(n *yaml.Node, path string, allowed []string, visit func(key string, k, v *yaml.Node)) {
+	m := deref(n)
+	if m == nil || isNull(m) {
+		return
+	}
+	if m.Kind != yaml.MappingNode {
+		p.errf(n, path, "expected a mapping (key: value), got %s", kindName(m))
+		return
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		kd := deref(k)
+		if kd == nil || kd.Kind != yaml.ScalarNode {
+			p.errf(k, path, "keys must be plain strings, got %s", kindName(kd))
+			continue
+		}
+		key := kd.Value
+		fp := join(path, key)
+		switch {
+		case key == "<<":
+			p.errf(k, path, "YAML merge keys (<<) are not supported: put shared settings under defaults")
+			continue
+		case isSecretKey(key):
+			continue // reported once by secrets()
+		}
+		if first, dup := seen[key]; dup {
+			p.errf(k, fp, "duplicate key (first at line %d)", first)
+			continue
+		}
+		seen[key] = k.Line
+		if allowed != nil && !slices.Contains(allowed, key) {
+			p.unknown(k, path, key, allowed)
+			continue
+		}
+		visit(key, k, v)
+	}
+}
+
+func (p *parser) unknown(k *yaml.Node, path, key string, allowed []string) {
+	fp := join(path, key)
+	if s := suggest(key, allowed); s != "" {
+		p.errf(k, fp, "unknown field (did you mean %q?)", s)
+		return
+	}
+	level := path
+	if i := strings.LastIndexByte(level, '.'); i >= 0 {
+		level = level[i+1:]
+	}
+	switch {
+	case path == "defaults" && (key == "name" || key == "endpoints"):
+		p.errf(k, fp, "cannot be a default: every cluster sets its own %s", key)
+		return
+	case path == "" && slices.Contains(clusterFields, key):
+		p.errf(k, fp, "unknown top-level field: cluster settings go under defaults or under a cluster in clusters")
+		return
+	case strings.HasPrefix(level, "clusters[") || level == "defaults":
+		if near := suggest(key, slices.Collect(maps.Keys(belongsUnder))); near != "" {
+			p.errf(k, fp, "unknown field (did you mean %s?)", belongsUnder[near])
+			return
+		}
+	}
+	p.errf(k, fp, "unknown field; expected one of: %s", strings.Join(allowed, ", "))
+}
+
+// secrets reports every key that looks like an inline password, anywhere
+// in the document, without ever echoing its value.
+func (p *parser) secrets(n *yaml.Node, path string, depth int) {
+	if n == nil || depth > 64 {
+		return
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind == yaml.ScalarNode && isSecretKey(k.Value) {
+				p.errf(k, join(path, k.Value), "inline secret: passwords never go in the inventory; use auth.password_env (an environment variable) or auth.password_file")
+				continue
+			}
+			p.secrets(n.Content[i+1], join(path, k.Value), depth+1)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p.secrets(c, fmt.Sprintf("%s[%d]", path, i), depth+1)
+		}
+	}
+}
+
+func isSecretKey(key string) bool {
+	k := strings.ToLower(strings.ReplaceAll(key, "-", "_"))
+	return strings.HasSuffix(k, "password") || k == "passwd" || k == "pass"
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// deref follows aliases (bounded: yaml.v3 already rejects cycles).
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 32; i++ {
+		n = n.Alias
+	}
+	if n != nil && n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		return deref(n.Content[0])
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n != nil && n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
+func kindName(n *yaml.Node) string {
+	switch {
+	case n == nil:
+		return "nothing"
+	case isNull(n):
+		return "null"
+	case n.Kind == yaml.MappingNode:
+		return "a mapping"
+	case n.Kind == yaml.SequenceNode:
+		return "a list"
+	case n.Kind == yaml.ScalarNode:
+		return fmt.Sprintf("%q", truncate(n.Value, 40))
+	}
+	return "an unexpected node"
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,523 @@
+package inventory
+
+import (
+	"crypto/x509"
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"crypto/tls"
+
+	"gopkg.in/yaml.v3"
+)
+
+// spec is a cluster being built: defaults first, then the cluster's own
+// fields on top, remembering where each effective value was written so a
+// problem found after merging points at the right line.
+type spec struct {
+	c             Cluster
+	at            map[string]loc
+	endpointNodes []*yaml.Node
+}
+
+type loc struct {
+	n    *yaml.Node
+	path string
+}
+
+func newSpec() *spec {
+	return &spec{c: Cluster{Labels: map[string]string{}, Hooks: Hooks{}}, at: map[string]loc{}}
+}
+
+func (s *spec) clone() *spec {
+	c := s.c
+	c.Labels = maps.Clone(s.c.Labels)
+	c.Hooks = Hooks{}
+	for k, v := range s.c.Hooks {
+		c.Hooks[k] = slices.Clone(v)
+	}
+	c.Endpoints = slices.Clone(s.c.Endpoints)
+	return &spec{c: c, at: maps.Clone(s.at)}
+}
+
+func (s *spec) set(field string, n *yaml.Node, path string) { s.at[field] = loc{n, path} }
+
+func (p *parser) applySpec(s *spec, n *yaml.Node, path string, allowed []string) {
+	p.fields(n, path, allowed, func(key string, k, v *yaml.Node) {
+		fp := join(path, key)
+		switch key {
+		case "name":
+			s.set("name", v, fp)
+			name, ok := p.text(v, fp)
+			if !ok {
+				return
+			}
+			if !clusterNameRe.MatchString(name) {
+				p.errf(v, fp, "%q is not a valid cluster name: use letters, digits, '.', '_' and '-' (at most 128, starting with a letter or digit)", truncate(name, 40))
+			}
+			s.c.Name = name
+		case "endpoints":
+			s.set("endpoints", v, fp)
+			p.endpoints(s, v, fp)
+		case "labels":
+			p.labels(s, v, fp)
+		case "tls":
+			p.tls(s, v, fp)
+		case "auth":
+			p.auth(s, v, fp)
+		case "kubernetes_backend":
+			b, ok := p.text(v, fp)
+			if !ok {
+				return
+			}
+			if !slices.Contains(backends, b) {
+				p.errf(v, fp, "%q is not a backend: use etcd2 or etcd3%s", truncate(b, 40), didYouMean(b, backends))
+				return
+			}
+			s.c.KubernetesBackend = b
+		case "collect":
+			p.collect(s, v, fp)
+		case "hooks":
+			p.hooks(s, v, fp)
+		}
+	})
+}
+
+func didYouMean(got string, candidates []string) string {
+	if s := suggest(got, candidates); s != "" {
+		return fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return ""
+}
+
+func (p *parser) endpoints(s *spec, v *yaml.Node, path string) {
+	seq := deref(v)
+	if seq.Kind == yaml.ScalarNode && !isNull(seq) {
+		p.errf(v, path, "expected a list, e.g. [%s]", truncate(seq.Value, 60))
+		return
+	}
+	if isNull(seq) || seq.Kind != yaml.SequenceNode || len(seq.Content) == 0 {
+		p.errf(v, path, "list at least one client URL, e.g. [https://10.0.0.1:2379]")
+		return
+	}
+	s.c.Endpoints, s.endpointNodes = nil, nil
+	seen := map[string]int{}
+	for i, item := range seq.Content {
+		fp := fmt.Sprintf("%s[%d]", path, i)
+		raw, ok := p.text(item, fp)
+		if !ok {
+			if isNull(deref(item)) {
+				p.errf(item, fp, "empty endpoint")
+			}
+			continue
+		}
+		ep, hp, msg := checkEndpoint(raw)
+		if msg != "" {
+			p.errf(item, fp, "%s", msg)
+			continue
+		}
+		if first, dup := seen[hp]; dup {
+			p.errf(item, fp, "%s is listed twice (first at line %d)", hp, first)
+			continue
+		}
+		seen[hp] = item.Line
+		s.c.Endpoints = append(s.c.Endpoints, ep)
+		s.endpointNodes = append(s.endpointNodes, item)
+	}
+}
+
+// checkEndpoint validates a client URL and returns it normalised, with its
+// host:port identity. Messages never echo a password found in the URL.
+func checkEndpoint(raw string) (ep, hp, msg string) {
+	if !strings.Contains(raw, "://") {
+		return "", "", fmt.Sprintf("%q has no scheme: write https://%s (or http://)", truncate(raw, 60), truncate(raw, 60))
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", "", fmt.Sprintf("malformed URL: %v", redactURLError(err))
+	}
+	shown := u.Redacted()
+	if _, has := u.User.Password(); has {
+		return "", "", fmt.Sprintf("%s: inline secret in the URL: use auth.password_env or auth.password_file", shown)
+	}
+	if u.User != nil {
+		return "", "", fmt.Sprintf("%s: user info in the URL: use auth.user", shown)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if scheme != "http" && scheme != "https" {
+		return "", "", fmt.Sprintf("%s: scheme must be http or https, not %q", shown, u.Scheme)
+	}
+	host, port := u.Hostname(), u.Port()
+	if host == "" {
+		return "", "", fmt.Sprintf("%s: no host", shown)
+	}
+	if port == "" {
+		return "", "", fmt.Sprintf("%s: no port: etcd's client port is usually 2379, write %s://%s:2379", shown, scheme, u.Host)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", "", fmt.Sprintf("%s: port %q out of range 1-65535", shown, port)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", "", fmt.Sprintf("%s: a client URL has no path, query or fragment", shown)
+	}
+	hp = net.JoinHostPort(strings.ToLower(host), port)
+	return scheme + "://" + u.Host, hp, ""
+}
+
+func redactURLError(err error) string {
+	if ue, ok := err.(*url.Error); ok {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			return fmt.Sprintf("%s %q: %v", ue.Op, u.Redacted(), ue.Err)
+		}
+		return ue.Err.Error() // the URL text may hold a password: leave it out
+	}
+	return err.Error()
+}
+
+func hostPort(ep string) string {
+	u, err := url.Parse(ep)
+	if err != nil || u.Port() == "" {
+		return ""
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), u.Port())
+}
+
+func (p *parser) labels(s *spec, v *yaml.Node, path string) {
+	p.fields(v, path, nil, func(key string, k, val *yaml.Node) {
+		fp := join(path, key)
+		if !labelKeyRe.MatchString(key) {
+			p.errf(k, fp, "%q is not a valid label name: letters, digits, '_', '.', '/', '-'", truncate(key, 40))
+			return
+		}
+		value, ok := p.text(val, fp)
+		if !ok {
+			return
+		}
+		if strings.IndexFunc(value, unicode.IsControl) >= 0 || len(value) > 256 {
+			p.errf(val, fp, "label values are at most 256 printable characters")
+			return
+		}
+		if key == "tier" && !slices.Contains(Tiers, value) {
+			p.errf(val, fp, "tier %q is not one of %s%s", truncate(value, 40), strings.Join(Tiers, ", "), didYouMean(value, Tiers))
+			return
+		}
+		s.c.Labels[key] = value
+	})
+}
+
+func (p *parser) tls(s *spec, v *yaml.Node, path string) {
+	var pairSet bool
+	p.fields(v, path, tlsFields, func(key string, k, val *yaml.Node) {
+		fp := join(path, key)
+		switch key {
+		case "ca":
+			if f, ok := p.path(val, fp); ok {
+				s.c.TLS.CA = f
+				s.set("tls.ca", val, fp)
+				p.checkCA(val, fp, f)
+			}
+		case "cert", "key":
+			pairSet = true
+			if f, ok := p.path(val, fp); ok {
+				if key == "cert" {
+					s.c.TLS.Cert = f
+				} else {
+					s.c.TLS.Key = f
+				}
+				s.set("tls."+key, val, fp)
+			}
+		case "server_name":
+			if name, ok := p.text(val, fp); ok {
+				s.c.TLS.ServerName = name
+			}
+		case "insecure_skip_verify":
+			if b, ok := p.boolean(val, fp); ok {
+				s.c.TLS.InsecureSkipVerify = b
+			}
+		}
+	})
+	// cert and key are one credential: a cluster that sets either does not
+	// inherit the other half from defaults.
+	if pairSet {
+		for _, f := range []string{"cert", "key"} {
+			if l := s.at["tls."+f]; l.n == nil || !strings.HasPrefix(l.path, path) {
+				delete(s.at, "tls."+f)
+				if f == "cert" {
+					s.c.TLS.Cert = ""
+				} else {
+					s.c.TLS.Key = ""
+				}
+			}
+		}
+	}
+}
+
+func (p *parser) checkCA(n *yaml.Node, path, file string) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return // p.path already reported it
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(data) {
+		p.errf(n, path, "%s: no PEM certificate found", file)
+	}
+}
+
+func (p *parser) auth(s *spec, v *yaml.Node, path string) {
+	var sourceSet bool
+	p.fields(v, path, authFields, func(key string, k, val *yaml.Node) {
+		fp := join(path, key)
+		switch key {
+		case "user":
+			if u, ok := p.text(val, fp); ok {
+				s.c.Auth.User = u
+				s.set("auth.user", val, fp)
+			}
+		case "password_env":
+			sourceSet = true
+			if name, ok := p.text(val, fp); ok {
+				if !envNameRe.MatchString(name) {
+					p.errf(val, fp, "%q is not an environment variable name", truncate(name, 40))
+					return
+				}
+				s.c.Auth.PasswordEnv = name
+				s.set("auth.password_env", val, fp)
+			}
+		case "password_file":
+			sourceSet = true
+			if f, ok := p.path(val, fp); ok {
+				s.c.Auth.PasswordFile = f
+				s.set("auth.password_file", val, fp)
+			}
+		}
+	})
+	if sourceSet { // one password source: a cluster's replaces the default's
+		for _, f := range []string{"password_env", "password_file"} {
+			if l := s.at["auth."+f]; l.n == nil || !strings.HasPrefix(l.path, path) {
+				delete(s.at, "auth."+f)
+				if f == "password_env" {
+					s.c.Auth.PasswordEnv = ""
+				} else {
+					s.c.Auth.PasswordFile = ""
+				}
+			}
+		}
+	}
+}
+
+func (p *parser) collect(s *spec, v *yaml.Node, path string) {
+	p.fields(v, path, collectFields, func(key string, k, val *yaml.Node) {
+		fp := join(path, key)
+		switch key {
+		case "events_prefix", "registry_prefix":
+			if prefix, ok := p.text(val, fp); ok {
+				if key == "events_prefix" {
+					s.c.Collect.EventsPrefix = prefix
+				} else {
+					s.c.Collect.RegistryPrefix = prefix
+				}
+			}
+		case "page_size":
+			if n, ok := p.integer(val, fp); ok {
+				if n <= 0 || n > 100000 {
+					p.errf(val, fp, "page size %d out of range 1-100000 (5000-10000 is fastest: smaller pages make etcd re-count the range, larger ones risk gRPC message limits)", n)
+					return
+				}
+				s.c.Collect.PageSize = n
+			}
+		case "dial_timeout", "command_timeout", "keyspace_timeout":
+			d, ok := p.duration(val, fp)
+			if !ok {
+				return
+			}
+			switch key {
+			case "dial_timeout":
+				s.c.Collect.DialTimeout = d
+			case "command_timeout":
+				s.c.Collect.CommandTimeout = d
+			default:
+				s.c.Collect.KeyspaceTimeout = d
+			}
+		}
+	})
+}
+
+func (p *parser) hooks(s *spec, v *yaml.Node, path string) {
+	p.fields(v, path, nil, func(key string, k, val *yaml.Node) {
+		fp := join(path, key)
+		if !hookNameRe.MatchString(key) {
+			p.errf(k, fp, "%q is not a valid hook name: letters, digits, '_' and '-'", truncate(key, 40))
+			return
+		}
+		seq := deref(val)
+		if seq.Kind != yaml.SequenceNode || len(seq.Content) == 0 {
+			p.errf(val, fp, "expected a command as a non-empty list of arguments, e.g. [systemctl, stop, etcd]")
+			return
+		}
+		var argv []string
+		for i, a := range seq.Content {
+			arg, ok := p.text(a, fmt.Sprintf("%s[%d]", fp, i))
+			if !ok {
+				if i == 0 {
+					p.errf(a, fp, "the command (first argument) is empty")
+				}
+				return
+			}
+			argv = append(argv, arg)
+		}
+		s.c.Hooks[key] = argv
+	})
+}
+
+// crossChecks runs after merging: problems that involve two fields. scope
+// limits reports to values written inside it, so a bad default is reported
+// once, at the default, not once per cluster.
+func (p *parser) crossChecks(s *spec, scope string) {
+	mine := func(field string) bool {
+		l, ok := s.at[field]
+		return ok && l.n != nil && strings.HasPrefix(l.path, scope)
+	}
+	cert, key := s.at["tls.cert"], s.at["tls.key"]
+	switch {
+	case s.c.TLS.Cert != "" && s.c.TLS.Key == "" && mine("tls.cert"):
+		p.errf(cert.n, cert.path, "client certificate without a key: set tls.key too")
+	case s.c.TLS.Key != "" && s.c.TLS.Cert == "" && mine("tls.key"):
+		p.errf(key.n, key.path, "client key without a certificate: set tls.cert too")
+	case s.c.TLS.Cert != "" && s.c.TLS.Key != "" && (mine("tls.cert") || mine("tls.key")):
+		pair := [2]string{s.c.TLS.Cert, s.c.TLS.Key}
+		if p.pairs[pair] {
+			break
+		}
+		p.pairs[pair] = true
+		if !readable(pair[0]) || !readable(pair[1]) {
+			break // already reported by p.path
+		}
+		if _, err := tls.LoadX509KeyPair(pair[0], pair[1]); err != nil {
+			p.errf(cert.n, cert.path, "%s with key %s: %v", pair[0], pair[1], err)
+		}
+	}
+	a := s.c.Auth
+	hasSource := a.PasswordEnv != "" || a.PasswordFile != ""
+	switch {
+	case a.User != "" && !hasSource && mine("auth.user"):
+		l := s.at["auth.user"]
+		p.errf(l.n, l.path, "user %q has no password source: set auth.password_env or auth.password_file", a.User)
+	case a.User == "" && hasSource && (mine("auth.password_env") || mine("auth.password_file")):
+		l := s.at["auth.password_env"]
+		if l.n == nil {
+			l = s.at["auth.password_file"]
+		}
+		p.errf(l.n, l.path, "a password source without auth.user")
+	}
+}
+
+func readable(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
+// text reads a scalar as a string; null or "" mean "not set".
+func (p *parser) text(n *yaml.Node, path string) (string, bool) {
+	s := deref(n)
+	if s == nil || isNull(s) {
+		return "", false
+	}
+	if s.Kind != yaml.ScalarNode {
+		p.errf(n, path, "expected a string, got %s", kindName(s))
+		return "", false
+	}
+	return s.Value, s.Value != ""
+}
+
+func (p *parser) boolean(n *yaml.Node, path string) (bool, bool) {
+	s := deref(n)
+	if s == nil || isNull(s) {
+		return false, false
+	}
+	if s.Kind == yaml.ScalarNode && s.Tag == "!!bool" {
+		var b bool
+		if err := s.Decode(&b); err == nil {
+			return b, true
+		}
+	}
+	p.errf(n, path, "expected true or false, got %s", kindName(s))
+	return false, false
+}
+
+func (p *parser) integer(n *yaml.Node, path string) (int64, bool) {
+	s := deref(n)
+	if s == nil || isNull(s) {
+		return 0, false
+	}
+	if s.Kind == yaml.ScalarNode && s.Tag == "!!int" {
+		var i int64
+		if err := s.Decode(&i); err == nil {
+			return i, true
+		}
+	}
+	p.errf(n, path, "expected a whole number, got %s", kindName(s))
+	return 0, false
+}
+
+func (p *parser) duration(n *yaml.Node, path string) (time.Duration, bool) {
+	s := deref(n)
+	if s == nil || isNull(s) {
+		return 0, false
+	}
+	if s.Kind != yaml.ScalarNode {
+		p.errf(n, path, "expected a duration such as 5s, got %s", kindName(s))
+		return 0, false
+	}
+	if s.Tag == "!!int" || s.Tag == "!!float" {
+		p.errf(n, path, "duration %s has no unit: write e.g. %ss", s.Value, s.Value)
+		return 0, false
+	}
+	d, err := time.ParseDuration(s.Value)
+	if err != nil {
+		p.errf(n, path, "%q is not a duration (e.g. 500ms, 5s, 2m)", truncate(s.Value, 40))
+		return 0, false
+	}
+	if d <= 0 {
+		p.errf(n, path, "must be positive, got %s", s.Value)
+		return 0, false
+	}
+	return d, true
+}
+
+// file resolves a path (relative to the inventory, ~ to the home dir) and
+// checks it can be read now, rather than at 3 a.m. on the first scan.
+func (p *parser) path(n *yaml.Node, path string) (string, bool) {
+	f, ok := p.text(n, path)
+	if !ok {
+		return "", false
+	}
+	if rest, ok := strings.CutPrefix(f, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			f = filepath.Join(home, rest)
+		}
+	}
+	if !filepath.IsAbs(f) {
+		f = filepath.Join(p.dir, f)
+	}
+	fh, err := os.Open(f)
+	if err != nil {
+		p.errf(n, path, "%v", err)
+		return f, true
+	}
+	defer fh.Close()
+	if st, err := fh.Stat(); err == nil && st.IsDir() {
+		p.errf(n, path, "%s is a directory, not a file", f)
+	}
+	return f, true
+}
