@@ -128,7 +128,7 @@ func Diff(from, to *results.Report, opts DriftOptions) (*Drift, error) {
 			}
 		}
 	} else {
-		d.Facts = diffFacts(from.Facts, to.Facts, to.FinishedAt, opts)
+		d.Facts = diffFacts(from.Facts, to.Facts, scanTimes{factsTime(from), factsTime(to)}, opts)
 	}
 	for _, c := range d.Controls {
 		d.Counts[string(c.Transition)]++
@@ -231,4 +231,13 @@ func transition(from, to results.Status) Transition {
 		return NewlySkipped
 	}
 	return transitionNil
+}
+
+func factsTime(r *results.Report) time.Time {
+	for _, t := range []time.Time{r.Facts.FinishedAt, r.FinishedAt, r.Facts.StartedAt, r.StartedAt} {
+		if !t.IsZero() {
+			return t
+		}
+	}
+	return time.Time{}
 }

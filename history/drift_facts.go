@@ -60,10 +60,12 @@ type FactChange struct {
 	Message string   `json:"message"`
 }
 
-func diffFacts(from, to *collectors.Facts, toTime time.Time, o DriftOptions) []FactChange {
-	if toTime.IsZero() {
-		toTime = to.FinishedAt
-	}
+// scanTimes holds when each side's facts were collected: certificate
+// expiry is measured at each scan's own time, so a certificate crossing the
+// warning threshold is reported by exactly one drift.
+type scanTimes struct{ from, to time.Time }
+
+func diffFacts(from, to *collectors.Facts, at scanTimes, o DriftOptions) []FactChange {
 	var out []FactChange
 	old := map[string]*collectors.ClusterFacts{}
 	for i := range from.Clusters {
@@ -79,7 +81,7 @@ func diffFacts(from, to *collectors.Facts, toTime time.Time, o DriftOptions) []F
 				Message: fmt.Sprintf("cluster %s is new in the inventory (%d members)", c.Name, len(c.Members))})
 			continue
 		}
-		out = append(out, diffCluster(p, c, toTime, o)...)
+		out = append(out, diffCluster(p, c, at, o)...)
 	}
 	for _, c := range from.Clusters {
 		if !seen[c.Name] {
@@ -100,7 +102,7 @@ func diffFacts(from, to *collectors.Facts, toTime time.Time, o DriftOptions) []F
 	return out
 }
 
-func diffCluster(p, c *collectors.ClusterFacts, toTime time.Time, o DriftOptions) []FactChange {
+func diffCluster(p, c *collectors.ClusterFacts, at scanTimes, o DriftOptions) []FactChange {
 	var out []FactChange
 	add := func(f FactChange) { f.Cluster = c.Name; out = append(out, f) }
 	switch {
@@ -121,7 +123,7 @@ func diffCluster(p, c *collectors.ClusterFacts, toTime time.Time, o DriftOptions
 			Message: fmt.Sprintf("member %s (%s) is gone", memberLabel(m), m.Endpoint)})
 	}
 	for _, pr := range pairs {
-		for _, f := range diffMember(pr[0], pr[1], toTime, o) {
+		for _, f := range diffMember(pr[0], pr[1], at, o) {
 			add(f)
 		}
 	}
@@ -169,7 +171,7 @@ func withCluster(name string, fs []FactChange) []FactChange {
 	return fs
 }
 
-func diffMember(p, c *collectors.MemberFacts, toTime time.Time, o DriftOptions) []FactChange {
+func diffMember(p, c *collectors.MemberFacts, at scanTimes, o DriftOptions) []FactChange {
 	name := memberLabel(c)
 	var out []FactChange
 	add := func(f FactChange) { f.Member = name; out = append(out, f) }
@@ -209,12 +211,12 @@ func diffMember(p, c *collectors.MemberFacts, toTime time.Time, o DriftOptions) 
 		}
 	}
 	if p.Security != nil && c.Security != nil {
-		out = append(out, diffSecurity(name, p.Security, c.Security, toTime, o)...)
+		out = append(out, diffSecurity(name, p.Security, c.Security, at, o)...)
 	}
 	return out
 }
 
-func diffSecurity(name string, p, c *collectors.SecurityFacts, toTime time.Time, o DriftOptions) []FactChange {
+func diffSecurity(name string, p, c *collectors.SecurityFacts, at scanTimes, o DriftOptions) []FactChange {
 	var out []FactChange
 	add := func(f FactChange) { f.Member = name; out = append(out, f) }
 	if p.Scheme != "" && c.Scheme != "" && p.Scheme != c.Scheme {
@@ -238,8 +240,8 @@ func diffSecurity(name string, p, c *collectors.SecurityFacts, toTime time.Time,
 			add(FactChange{Kind: ClientCertNotRequired, From: "yes", To: "no", Worse: true, Message: "client certificates no longer required"})
 		}
 	}
-	pd, pok := daysLeft(p, toTime)
-	cd, cok := daysLeft(c, toTime)
+	pd, pok := daysLeft(p, at.from)
+	cd, cok := daysLeft(c, at.to)
 	if cok && cd < o.CertWarnDays && (!pok || pd >= o.CertWarnDays || certChanged(p, c)) {
 		add(FactChange{Kind: CertExpiring, To: c.CertNotAfter.UTC().Format(time.RFC3339), Worse: true,
 			Message: fmt.Sprintf("serving certificate expires in %.0f days (%s)", cd, c.CertNotAfter.UTC().Format("2006-01-02"))})
@@ -250,8 +252,6 @@ func diffSecurity(name string, p, c *collectors.SecurityFacts, toTime time.Time,
 	return out
 }
 
-// daysLeft measures both scans' certificates against the newer scan's time,
-// so a certificate crossing the threshold is seen exactly once.
 func daysLeft(s *collectors.SecurityFacts, at time.Time) (float64, bool) {
 	if s.CertNotAfter == nil {
 		return 0, false
