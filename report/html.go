@@ -1,0 +1,499 @@
+package report
+
+import (
+	"bytes"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/etcdaudit/etcdaudit/collectors"
+	"github.com/etcdaudit/etcdaudit/results"
+)
+
+// The page is one file with everything inline and a Content-Security-Policy
+// that allows no network at all and only this exact script (by hash): even
+// if an escaping bug let fleet text become markup, a browser would not run
+// it nor fetch anything.
+var (
+	//go:embed html/report.html.tmpl
+	htmlTemplateText string
+	//go:embed html/report.css
+	htmlCSS string
+	//go:embed html/report.js
+	htmlJS string
+
+	htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
+		"sym":    func(s results.Status) string { return statusStyle[s].sym },
+		"join":   strings.Join,
+		"count":  countOf,
+		"counts": countsText,
+	}).Parse(htmlTemplateText))
+	htmlCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; " +
+		"script-src 'sha256-" + base64.StdEncoding.EncodeToString(sha256Sum(htmlJS)) + "'"
+)
+
+func sha256Sum(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
+
+// htmlReporter writes the page an SRE lead or an auditor opens: the fleet at
+// a glance (heat map, version spread), filters, and a drill-down per cluster.
+type htmlReporter struct{ opts Options }
+
+type htmlPage struct {
+	Title, Inventory, ScanID, ToolVersion string
+	Started, Duration, Generated          string
+	CSP                                   string
+	Style                                 template.CSS
+	Script                                template.JS
+	Overall                               results.Counts
+	Statuses                              []results.Status
+	Tiers, Regions, Tags                  []string
+	Controls                              []htmlControl
+	Rows                                  []htmlRow
+	Fleet                                 []htmlResult
+	Clusters                              []htmlCluster
+	Waivers                               []htmlWaiver
+	Chart                                 htmlChart
+	HasFacts                              bool
+	Verbose                               bool
+}
+
+type htmlControl struct {
+	results.Control
+	TagList string // " a b " for the tag filter
+	Counts  results.Counts
+	ImpactS string
+}
+
+type htmlRow struct {
+	Index          int
+	Name           string
+	Tier, Region   string
+	Members, Up    int
+	Cells          []htmlCell
+	Worst          results.Status
+	VersionSummary string
+}
+
+type htmlCell struct {
+	Status results.Status // "" when the control did not judge this cluster
+	Col    int
+	Title  string
+}
+
+type htmlResult struct {
+	results.Result
+	Title   string
+	Subject string
+	TagList string
+	Waiver  string
+}
+
+type htmlCluster struct {
+	Index        int
+	Name         string
+	Tier, Region string
+	Labels       []string
+	Counts       results.Counts
+	Worst        results.Status
+	Facts        []htmlKV
+	Errors       []string
+	Members      []htmlMember
+	Results      []htmlResult
+	Passed       int
+}
+
+type htmlKV struct{ K, V string }
+
+type htmlMember struct {
+	Name, Endpoint, Version, Raft, DB, V2, V3, Backend, TLS string
+	Up                                                      bool
+	Reason                                                  string
+	Leader, Learner                                         bool
+	Errors                                                  []string
+	Samples                                                 []string
+	Worst                                                   results.Status
+	Counts                                                  results.Counts
+}
+
+type htmlWaiver struct {
+	Control, Subject, Justification, Source, Expires, State string
+	Status                                                  results.Status
+}
+
+type htmlChart struct {
+	Width, Height int
+	Bars          []htmlBar
+}
+
+type htmlBar struct {
+	Label          string
+	Count          int
+	Y, W, TextX    int
+	Minor          int // colour band per minor version
+	LabelY, CountY int
+}
+
+func (h *htmlReporter) Render(w io.Writer, r *results.Report) error {
+	v := newView(r)
+	now := h.opts.now()
+	p := htmlPage{
+		Title:       "etcdaudit report",
+		Inventory:   r.Inventory,
+		ScanID:      r.ScanID,
+		ToolVersion: r.ToolVersion,
+		Generated:   now.UTC().Format("2006-01-02 15:04:05 UTC"),
+		CSP:         htmlCSP,
+		Style:       template.CSS(htmlCSS),
+		Script:      template.JS(htmlJS),
+		Overall:     v.summary.Overall,
+		Statuses:    results.Statuses,
+		HasFacts:    r.Facts != nil,
+		Verbose:     h.opts.Verbose,
+	}
+	if r.Inventory != "" {
+		p.Title += ": " + r.Inventory
+	}
+	if !r.StartedAt.IsZero() {
+		p.Started = r.StartedAt.UTC().Format("2006-01-02 15:04:05 UTC")
+	}
+	if d := duration(r); d > 0 {
+		p.Duration = d.Round(10 * time.Millisecond).String()
+	}
+	tags := map[string]bool{}
+	col := map[string]int{}
+	for i, c := range v.order {
+		col[c.ID] = i
+		for _, t := range c.Tags {
+			tags[t] = true
+		}
+		p.Controls = append(p.Controls, htmlControl{
+			Control: c, TagList: " " + strings.Join(c.Tags, " ") + " ",
+			Counts: v.summary.PerControl[c.ID], ImpactS: strconv.FormatFloat(c.Impact, 'f', 1, 64),
+		})
+	}
+	p.Tags = sortedSet(tags)
+	tiers, regions := map[string]bool{}, map[string]bool{}
+	for i, c := range v.clusters {
+		row := htmlRow{Index: i, Name: c.Name, Tier: c.label("tier"), Region: c.label("region")}
+		if row.Tier != "" {
+			tiers[row.Tier] = true
+		}
+		if row.Region != "" {
+			regions[row.Region] = true
+		}
+		perCol := make([][]results.Result, len(v.order))
+		all := slices.Clone(c.Results)
+		for _, m := range c.Members {
+			all = append(all, m.Results...)
+		}
+		for _, res := range all {
+			perCol[col[res.Control]] = append(perCol[col[res.Control]], res)
+		}
+		for j, rs := range perCol {
+			cell := htmlCell{Col: j}
+			if s, ok := worst(rs); ok {
+				cell.Status = s
+				var n results.Counts
+				for _, res := range rs {
+					n.Add(res.Status)
+				}
+				cell.Title = fmt.Sprintf("%s · %s: %s (%s)", c.Name, v.order[j].ID, s, countsText(n))
+			}
+			row.Cells = append(row.Cells, cell)
+		}
+		row.Worst, _ = worst(all)
+		hc := h.cluster(v, i, c, now)
+		row.Members, row.Up, row.VersionSummary = len(hc.Members), 0, clusterVersions(c)
+		for _, m := range hc.Members {
+			if m.Up {
+				row.Up++
+			}
+		}
+		hc.Tier, hc.Region, hc.Worst = row.Tier, row.Region, row.Worst
+		p.Rows = append(p.Rows, row)
+		p.Clusters = append(p.Clusters, hc)
+	}
+	p.Tiers, p.Regions = sortedSet(tiers), sortedSet(regions)
+	for _, res := range v.fleet {
+		if res.Status != results.Passed || h.opts.Verbose {
+			p.Fleet = append(p.Fleet, h.result(v, res, "fleet"))
+		}
+	}
+	p.Waivers = waiverRows(r, now)
+	p.Chart = versionChart(versionSpread(r.Facts))
+
+	var buf bytes.Buffer
+	if err := htmlTemplate.Execute(&buf, p); err != nil {
+		return fmt.Errorf("html template: %w", err)
+	}
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+func (h *htmlReporter) result(v *view, res results.Result, subject string) htmlResult {
+	c := v.controls[res.Control]
+	hr := htmlResult{Result: res, Title: v.title(res.Control), Subject: subject,
+		TagList: " " + strings.Join(c.Tags, " ") + " "}
+	if wv := res.Waiver; wv != nil {
+		hr.Waiver = "waived" + expiry(wv) + ": " + wv.Justification
+	}
+	if wv := res.ExpiredWaiver; wv != nil {
+		hr.Waiver = "waiver EXPIRED" + expiry(wv) + ": " + wv.Justification
+	}
+	return hr
+}
+
+func (h *htmlReporter) cluster(v *view, i int, c clusterView, now time.Time) htmlCluster {
+	hc := htmlCluster{Index: i, Name: c.Name, Counts: c.Counts}
+	keep := func(res results.Result) bool { return res.Status != results.Passed || h.opts.Verbose }
+	for _, res := range c.Results {
+		if keep(res) {
+			hc.Results = append(hc.Results, h.result(v, res, "cluster"))
+		} else {
+			hc.Passed++
+		}
+	}
+	for _, m := range c.Members {
+		hm := htmlMember{Name: m.Name, Counts: m.Counts}
+		hm.Worst, _ = worst(m.Results)
+		if f := m.Facts; f != nil {
+			fillMember(&hm, f, now)
+		}
+		for _, res := range m.Results {
+			if keep(res) {
+				hc.Results = append(hc.Results, h.result(v, res, "member "+m.Name))
+			} else {
+				hc.Passed++
+			}
+		}
+		hc.Members = append(hc.Members, hm)
+	}
+	if f := c.Facts; f != nil {
+		for _, k := range sortedKeys(f.Labels) {
+			hc.Labels = append(hc.Labels, k+"="+f.Labels[k])
+		}
+		hc.Facts = clusterFacts(f)
+		if f.DiscoveryErr != "" {
+			hc.Errors = append(hc.Errors, "discovery: "+f.DiscoveryErr)
+		}
+		for _, e := range f.Errors {
+			hc.Errors = append(hc.Errors, e.Collector+": "+e.Error)
+		}
+	}
+	return hc
+}
+
+func fillMember(hm *htmlMember, f *collectors.MemberFacts, now time.Time) {
+	hm.Endpoint, hm.Up, hm.Reason, hm.Learner = f.Endpoint, f.Reachable, f.UnreachableReason, f.IsLearner
+	if vf := f.Version; vf != nil {
+		hm.Version = vf.Server
+		if vf.Cluster != "" {
+			hm.Version += " (cluster " + vf.Cluster
+			if vf.Storage != "" {
+				hm.Version += ", storage " + vf.Storage
+			}
+			hm.Version += ")"
+		}
+	}
+	if s := f.Status; s != nil {
+		hm.Leader = s.Leader != "" && s.Leader == f.ID
+		hm.Raft = fmt.Sprintf("term %d, index %d, applied %d", s.RaftTerm, s.RaftIndex, s.RaftAppliedIndex)
+		hm.DB = bytesText(s.DBSize) + " (in use " + bytesText(s.DBSizeInUse) + ")"
+		for _, e := range s.Errors {
+			hm.Errors = append(hm.Errors, "status: "+e)
+		}
+	}
+	switch v2 := f.V2; {
+	case v2 == nil:
+	case !v2.Enabled:
+		hm.V2 = "off"
+	case !v2.Counted:
+		hm.V2 = "on (not counted)"
+	default:
+		hm.V2 = fmt.Sprintf("on: %d keys, %d dirs, %d with TTL", v2.Keys, v2.Dirs, v2.TTLKeys)
+		if v2.RegistryPresent {
+			hm.V2 += fmt.Sprintf(", %d under /registry", v2.RegistryKeys)
+		}
+		hm.Samples = v2.SampleKeys
+	}
+	if v3 := f.V3; v3 != nil {
+		hm.V3 = fmt.Sprintf("%d keys (%d registry) @ rev %d", v3.Keys, v3.RegistryKeys, v3.Revision)
+	}
+	if b := f.Backend; b != nil {
+		hm.Backend = b.Observed
+	}
+	if s := f.Security; s != nil {
+		hm.TLS = s.Scheme
+		if s.TLSVersion != "" {
+			hm.TLS += " " + s.TLSVersion
+		}
+		if s.CertNotAfter != nil {
+			hm.TLS += fmt.Sprintf(", cert until %s (%d days)", s.CertNotAfter.UTC().Format("2006-01-02"),
+				int(s.CertNotAfter.Sub(now).Hours()/24))
+		}
+		if s.ClientCertRequired != nil {
+			hm.TLS += ", client cert " + map[bool]string{true: "required", false: "NOT required"}[*s.ClientCertRequired]
+		}
+		if s.AuthEnabled != nil {
+			hm.TLS += ", auth " + map[bool]string{true: "on", false: "off"}[*s.AuthEnabled]
+		}
+	}
+	for _, e := range f.Errors {
+		hm.Errors = append(hm.Errors, e.Collector+": "+e.Error)
+	}
+}
+
+func clusterFacts(f *collectors.ClusterFacts) []htmlKV {
+	var kv []htmlKV
+	add := func(k, v string) { kv = append(kv, htmlKV{k, v}) }
+	if f.DeclaredBackend != "" {
+		add("declared Kubernetes backend", f.DeclaredBackend)
+	}
+	observed := map[string]bool{}
+	for _, m := range f.Members {
+		if m.Backend != nil {
+			observed[m.Backend.Observed] = true
+		}
+	}
+	if len(observed) > 0 {
+		add("observed backend", strings.Join(sortedSet(observed), ", "))
+	}
+	if len(f.Endpoints) > 0 {
+		add("endpoints", strings.Join(f.Endpoints, " "))
+	}
+	if c := f.Consistency; c != nil {
+		add("members", fmt.Sprintf("%d voting, %d learners, %d unstarted", c.VotingMembers, c.Learners, c.Unstarted))
+		add("member lists agree", yesNo(c.MemberListsAgree))
+		add("leaders", fmt.Sprintf("%s (agree: %s)", strings.Join(c.Leaders, ", "), yesNo(c.LeadersAgree)))
+		add("raft index spread", fmt.Sprintf("%d (%d–%d); applied spread %d", c.RaftIndexSpread, c.RaftIndexMin, c.RaftIndexMax, c.AppliedSpread))
+	}
+	if h := f.HashKV; h != nil {
+		add("HashKV", fmt.Sprintf("agree: %s at revision %d (%d members)", yesNo(h.Agree), h.Revision, h.MembersCompared))
+	}
+	if e := f.EventLeases; e != nil {
+		s := fmt.Sprintf("%.1f%% of %d keys under %s leased (%d without a lease; %d leases; %s)",
+			e.Ratio*100, e.Keys, e.Prefix, e.Unleased, e.Leases, e.Method)
+		if len(e.SampleNoLease) > 0 {
+			s += "; e.g. " + strings.Join(e.SampleNoLease, ", ")
+		}
+		add("events lease coverage", s)
+	}
+	return kv
+}
+
+func waiverRows(r *results.Report, now time.Time) []htmlWaiver {
+	var out []htmlWaiver
+	for _, res := range r.Results {
+		wv, state := res.Waiver, "active"
+		if res.ExpiredWaiver != nil && res.Status != results.Waived {
+			wv, state = res.ExpiredWaiver, "expired"
+		}
+		if wv == nil {
+			continue
+		}
+		subject := "fleet"
+		switch {
+		case res.Member != "":
+			subject = res.Cluster + " / " + res.Member
+		case res.Cluster != "":
+			subject = res.Cluster
+		}
+		hw := htmlWaiver{Control: res.Control, Subject: subject, Justification: wv.Justification,
+			Source: wv.Source, Expires: "never", State: state, Status: res.Status}
+		if wv.Expires != nil {
+			days := int(wv.Expires.Sub(now).Hours() / 24)
+			hw.Expires = wv.Expires.UTC().Format("2006-01-02")
+			switch {
+			case state == "expired" || days < 0:
+				hw.Expires += " (expired)"
+			case days <= 14:
+				hw.Expires += fmt.Sprintf(" (in %d days)", days)
+				hw.State = "expiring soon"
+			}
+		}
+		out = append(out, hw)
+	}
+	return out
+}
+
+// versionChart lays the bars out in Go so the SVG needs no script.
+func versionChart(vs []versionCount) htmlChart {
+	const barH, gap, labelW, maxW = 18, 6, 110, 420
+	ch := htmlChart{Width: labelW + maxW + 60, Height: len(vs)*(barH+gap) + gap}
+	top := 0
+	for _, vc := range vs {
+		top = max(top, vc.Members)
+	}
+	for i, vc := range vs {
+		y := gap + i*(barH+gap)
+		w := 2
+		if top > 0 {
+			w = max(2, vc.Members*maxW/top)
+		}
+		minor := -1
+		if p, ok := parseVersion(vc.Version); ok && len(p) > 1 {
+			minor = p[1] % 8
+		}
+		ch.Bars = append(ch.Bars, htmlBar{Label: vc.Version, Count: vc.Members, Y: y, W: w,
+			TextX: labelW + w + 6, Minor: minor, LabelY: y + 13, CountY: y + 13})
+	}
+	return ch
+}
+
+func clusterVersions(c clusterView) string {
+	seen := map[string]bool{}
+	for _, m := range c.Members {
+		if m.Facts != nil && m.Facts.Version != nil && m.Facts.Version.Server != "" {
+			seen[m.Facts.Version.Server] = true
+		}
+	}
+	vs := sortedSet(seen)
+	slices.SortFunc(vs, compareVersions)
+	return strings.Join(vs, ", ")
+}
+
+func countsText(c results.Counts) string {
+	var parts []string
+	for _, s := range results.Statuses {
+		if n := countOf(c, s); n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, s))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func bytesText(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "NO"
+}
+
+func sortedSet(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,149 @@
+package report
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/etcdaudit/etcdaudit/results"
+)
+
+// Spec is one --report value: a format and where it goes. An empty Path
+// means standard output.
+type Spec struct {
+	Format string
+	Path   string
+}
+
+func (s Spec) String() string {
+	if s.Path == "" {
+		return s.Format
+	}
+	return s.Format + ":" + s.Path
+}
+
+// ParseSpecs parses --report values of the form FORMAT[:PATH] ("-" as PATH
+// is stdout). It returns every problem at once: unknown formats, empty
+// paths, two reports to stdout, or two reports to one file.
+func ParseSpecs(args []string) ([]Spec, error) {
+	var specs []Spec
+	var errs []error
+	stdout := ""
+	paths := map[string]string{}
+	for _, a := range args {
+		name, path, hasPath := strings.Cut(a, ":")
+		f, ok := lookup(name)
+		if !ok {
+			_, err := New(name, Options{})
+			errs = append(errs, fmt.Errorf("--report %q: %w", a, err))
+			continue
+		}
+		if hasPath && path == "" {
+			errs = append(errs, fmt.Errorf("--report %q: empty path after ':' (use %s for stdout)", a, f.name))
+			continue
+		}
+		if path == "-" {
+			path = ""
+		}
+		s := Spec{Format: f.name, Path: path}
+		if path == "" {
+			if stdout != "" {
+				errs = append(errs, fmt.Errorf("--report %q: only one report can go to stdout, %q already does", a, stdout))
+				continue
+			}
+			stdout = a
+		} else {
+			clean := filepath.Clean(path)
+			if prev, dup := paths[clean]; dup {
+				errs = append(errs, fmt.Errorf("--report %q: %s is already written by --report %q", a, path, prev))
+				continue
+			}
+			paths[clean] = a
+		}
+		specs = append(specs, s)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return specs, nil
+}
+
+// WriteAll renders the report once per spec: files are written atomically
+// (a temp file in the same directory, then rename), so node_exporter or a
+// browser never reads half a report. A failing spec does not stop the others;
+// the returned error names each format and path that failed. When
+// opts.Pushgateway is set the gauges are pushed too.
+func WriteAll(ctx context.Context, specs []Spec, r *results.Report, opts Options) error {
+	var errs []error
+	log := opts.logger()
+	for _, s := range specs {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("report %s: %w", s, err))
+			break
+		}
+		rep, err := New(s.Format, opts)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if s.Path == "" {
+			w := opts.Stdout
+			if w == nil {
+				w = os.Stdout
+			}
+			if err := rep.Render(w, r); err != nil {
+				errs = append(errs, fmt.Errorf("report %s to stdout: %w", s.Format, err))
+			}
+			continue
+		}
+		if err := writeFileAtomic(s.Path, func(w io.Writer) error { return rep.Render(w, r) }); err != nil {
+			errs = append(errs, fmt.Errorf("report %s to %s: %w", s.Format, s.Path, err))
+			continue
+		}
+		log.Info("report written", "format", s.Format, "path", s.Path)
+	}
+	if opts.Pushgateway != "" && ctx.Err() == nil {
+		if err := Push(ctx, opts.Pushgateway, r, opts); err != nil {
+			errs = append(errs, err)
+		} else {
+			log.Info("metrics pushed", "pushgateway", redactURL(opts.Pushgateway))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// writeFileAtomic writes through fill into a temp file beside path, syncs it
+// and renames it into place; on any error the temp file is removed and path
+// is left as it was.
+func writeFileAtomic(path string, fill func(io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err = fill(tmp); err != nil {
+		return err
+	}
+	// CreateTemp makes 0600; reports are meant to be read (node_exporter
+	// runs as another user), and they hold no secrets.
+	if err = tmp.Chmod(0o644); err != nil {
+		return err
+	}
+	if err = tmp.Sync(); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
