@@ -209,13 +209,14 @@ func useColor(m ColorMode, w io.Writer) bool {
 // name may hold escape sequences or newlines, which would otherwise recolour,
 // move the cursor, or forge lines of the report.
 func termSafe(s string) string {
-	if !strings.ContainsFunc(s, func(r rune) bool { return r == utf8.RuneError || unicode.IsControl(r) || isBidi(r) }) && utf8.ValidString(s) {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || isBidi(r) }) {
 		return s
 	}
 	var b strings.Builder
-	for i, r := range s {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
-		case r == utf8.RuneError:
+		case r == utf8.RuneError && size == 1:
 			fmt.Fprintf(&b, `\x%02x`, s[i])
 		case r == '\n':
 			b.WriteString(`\n`)
@@ -226,6 +227,7 @@ func termSafe(s string) string {
 		default:
 			b.WriteRune(r)
 		}
+		i += size
 	}
 	return b.String()
 }
