@@ -17,10 +17,9 @@ next_lines(v, target) := [l |
 
 # landing is the version to install on a line: the baseline minimum for that
 # line, or the target itself on the target's line.
-landing(l, target) := target if l == versions.line(target)
-
-landing(l, target) := m if {
-	l != versions.line(target)
+landing(l, target) := target if {
+	l == versions.line(target)
+} else := m if {
 	m := data.etcdaudit.baseline.minimum[l]
 } else := concat("", [l, ".x (latest)"])
 

@@ -57,3 +57,7 @@ _lower_exists(v, vs) if {
 	valid(w)
 	compare(w, v) < 0
 }
+
+# num formats a number with at most one decimal ("17.6", "99", "-3"), since
+# sprintf's %f does not accept Rego integers.
+num(x) := sprintf("%v", [round(x * 10) / 10])

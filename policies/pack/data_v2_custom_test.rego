@@ -1,0 +1,43 @@
+package etcdaudit.controls.data.v2_custom_test
+
+import data.etcdaudit.controls.data.v2_custom as c
+
+m(v, v2) := {"member": {"name": "m1", "version": {"server": v}, "v2": v2}}
+
+test_pass_empty_v2 if {
+	count(c.deny) == 0 with input as m("3.4.23", {"enabled": true, "counted": true, "keys": 0, "dirs": 0})
+	count(c.skip) == 0 with input as m("3.4.23", {"enabled": true, "counted": true, "keys": 0, "dirs": 0})
+}
+
+test_pass_3_6 if {
+	count(c.deny) == 0 with input as m("3.6.16", {"enabled": false, "counted": false, "keys": 0, "dirs": 0})
+	count(c.skip) == 0 with input as m("3.6.16", {"enabled": false, "counted": false, "keys": 0, "dirs": 0})
+}
+
+test_fail_custom_keys if {
+	some msg in c.deny with input as m("3.0.17", {"enabled": true, "counted": true, "keys": 1200, "dirs": 40, "registry_present": true, "registry_keys": 1150, "sample_keys": ["/registry/pods/default/a", "/registry/events/default/b", "/foo", "/bar"]})
+	contains(msg, "etcd 3.0.17 holds 1200 custom v2 keys in 40 dirs (1150 of them Kubernetes keys under /registry), e.g. /registry/pods/default/a, /registry/events/default/b, /foo")
+	contains(msg, "etcd 3.6 refuses to start")
+}
+
+test_fail_dirs_only if count(c.deny) == 1 with input as m("3.5.35", {"enabled": true, "counted": true, "keys": 0, "dirs": 2})
+
+test_skip_2_x if {
+	count(c.deny) == 0 with input as m("2.2.5", {"enabled": true, "counted": true, "keys": 10, "dirs": 1})
+	some msg in c.skip with input as m("2.2.5", {"enabled": true, "counted": true, "keys": 10, "dirs": 1})
+	contains(msg, "only store")
+}
+
+test_skip_v2_disabled if {
+	some msg in c.skip with input as m("3.5.35", {"enabled": false, "counted": false, "keys": 0, "dirs": 0})
+	contains(msg, "etcdutl check v2store")
+}
+
+test_skip_not_counted if {
+	some msg in c.skip with input as m("3.4.23", {"enabled": true, "counted": false, "keys": 0, "dirs": 0})
+	contains(msg, "--profile full")
+}
+
+test_missing_v2_yields_nothing if {
+	count(c.deny) == 0 with input as {"member": {"version": {"server": "3.4.23"}}}
+}

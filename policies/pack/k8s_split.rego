@@ -1,0 +1,24 @@
+# METADATA
+# title: Kubernetes data not split between v2 and v3
+# description: >-
+#   /registry lives in one store only. Kubernetes keys in both the v2 and the
+#   v3 store mean a migration ran without stopping every API server, or an
+#   API server still writes through the old backend: each half is stale.
+# custom:
+#   id: ETCD-K8S-001
+#   impact: 0.9
+#   scope: member
+#   tags: [kubernetes, data, v2]
+#   remediation: migrate-v2-to-v3
+#   refs: ["https://etcd.io/docs/v3.4/op-guide/v2-migration/", "https://github.com/kubernetes/kubernetes/issues/58002"]
+#   needs: [backend]
+package etcdaudit.controls.k8s.split
+
+deny contains msg if {
+	input.member.backend.observed == "mixed"
+	msg := sprintf("Kubernetes data in both stores: %s v2 keys and %s v3 keys under /registry; find which API servers still use --storage-backend=etcd2, stop them, finish the v2->v3 migration and delete the v2 copy", [count_of(input.member, "v2"), count_of(input.member, "v3")])
+}
+
+count_of(m, store) := sprintf("%d", [m[store].registry_keys]) if {
+	m[store].registry_keys
+} else := "some"

@@ -1,0 +1,53 @@
+# METADATA
+# title: Cluster version equals the lowest member version (no upgrade left half done)
+# description: >-
+#   The leader sets the cluster version to the lowest major.minor among
+#   members, and every member should report the same one. A cluster version
+#   behind every member, members disagreeing on it, or members on different
+#   minors mean a rolling upgrade was left half done.
+# custom:
+#   id: ETCD-VER-004
+#   impact: 0.6
+#   scope: cluster
+#   tags: [versions, upgrade]
+#   remediation: upgrade
+#   refs: ["https://github.com/etcd-io/etcd/blob/v3.5.0/server/etcdserver/cluster_util.go"]
+#   needs: [members.version]
+package etcdaudit.controls.versions.cluster
+
+import data.etcdaudit.lib.versions
+
+servers := [m.version.server | some m in input.cluster.members; m.version.server]
+
+lowest := versions.lowest(servers)
+
+reported[m.name] := m.version.cluster if {
+	some m in input.cluster.members
+	m.version.cluster != ""
+}
+
+reported_lines := {versions.line(c) | some c in reported}
+
+deny contains msg if {
+	count(reported_lines) > 1
+	pairs := [sprintf("%s: %s", [n, c]) | some n, c in reported]
+	msg := sprintf("members disagree on the cluster version (%s): a member has not caught up with the leader", [concat(", ", pairs)])
+}
+
+deny contains msg if {
+	count(reported_lines) == 1
+	some l in reported_lines
+	l != versions.line(lowest)
+	msg := sprintf("cluster version %s but the lowest member runs %s: the cluster version is not %s, an upgrade was left half done (check the leader's logs for the version decision)", [l, lowest, versions.line(lowest)])
+}
+
+deny contains msg if {
+	lines := {versions.line(s) | some s in servers}
+	count(lines) > 1
+	by_line := [sprintf("%s on %s", [l, concat(", ", sort([n | some m in input.cluster.members; m.version.server; versions.line(m.version.server) == l; n := m.name]))]) | some l in lines]
+	msg := sprintf("upgrade left half done: members run %s; the cluster stays at %s until every member runs the same minor", [concat("; ", sort(by_line)), versions.line(lowest)])
+}
+
+skip contains "no member reported a cluster version (etcd 2.0 answers /version in plain text)" if {
+	count(reported) == 0
+}

@@ -1,0 +1,33 @@
+# METADATA
+# title: etcd version line still maintained
+# description: >-
+#   The member's minor line still receives fixes
+#   (data.etcdaudit.baseline.maintained_lines). An unmaintained line gets no
+#   fix for the next CVE or corruption bug.
+# custom:
+#   id: ETCD-VER-005
+#   impact: 0.7
+#   scope: member
+#   tags: [versions, security]
+#   remediation: upgrade
+#   refs: ["https://github.com/etcd-io/etcd/security/advisories/GHSA-xg4h-6gfc-h4m8", "https://etcd.io/docs/v3.6/op-guide/versioning/"]
+#   needs: [version]
+package etcdaudit.controls.versions.maintained
+
+import data.etcdaudit.lib.upgrade
+import data.etcdaudit.lib.versions
+
+deny contains msg if {
+	v := input.member.version.server
+	l := versions.line(v)
+	maintained := data.etcdaudit.baseline.maintained_lines
+	not l in maintained
+	target := data.etcdaudit.baseline.target
+	msg := sprintf("etcd %s: line %s no longer receives fixes (maintained: %s); %s", [v, l, concat(", ", maintained), upgrade.describe(v, target)])
+}
+
+skip contains msg if {
+	v := input.member.version.server
+	not versions.line(v)
+	msg := sprintf("server version %q has no major.minor", [v])
+}

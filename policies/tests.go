@@ -1,0 +1,65 @@
+package policies
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/tester"
+)
+
+// TestResult is one Rego test's outcome.
+type TestResult struct {
+	Name     string        `json:"name"` // package.rule
+	Location string        `json:"location"`
+	Passed   bool          `json:"passed"`
+	Skipped  bool          `json:"skipped,omitempty"`
+	Error    string        `json:"error,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// RunTests runs every test_* rule of the *_test.rego files (bundled unless
+// noBuiltin, and under dirs) the way `opa test` does, against the same data
+// the engine uses (dataFiles merged over the bundled data). filter is a
+// regular expression on test names; empty runs all.
+func RunTests(ctx context.Context, dirs []string, noBuiltin bool, dataFiles []string, filter string) ([]TestResult, error) {
+	srcs, err := loadSources(dirs, noBuiltin, true)
+	if err != nil {
+		return nil, err
+	}
+	mods, probs := parseSources(srcs)
+	if len(probs) > 0 {
+		sortProblems(probs)
+		return nil, &ProblemsError{Problems: probs}
+	}
+	data, err := LoadData(dataFiles, noBuiltin)
+	if err != nil {
+		return nil, err
+	}
+	store := inmem.NewFromObjectWithOpts(map[string]any{"etcdaudit": data}, inmem.OptRoundTripOnWrite(false))
+	ch, err := tester.NewRunner().
+		SetStore(store).
+		SetModules(mods).
+		Filter(filter).
+		SetTimeout(30 * time.Second).
+		RunTests(ctx, nil)
+	if err != nil {
+		return nil, &ProblemsError{Problems: astProblems(err, "")}
+	}
+	var out []TestResult
+	for r := range ch {
+		tr := TestResult{Name: r.Package + "." + r.Name, Passed: r.Pass(), Skipped: r.Skip, Duration: r.Duration}
+		if r.Location != nil {
+			tr.Location = fmt.Sprintf("%s:%d", r.Location.File, r.Location.Row)
+		}
+		if r.Error != nil {
+			tr.Error = r.Error.Error()
+			tr.Passed = false
+		}
+		out = append(out, tr)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Location < out[j].Location })
+	return out, nil
+}
