@@ -43,7 +43,7 @@ func RunTests(ctx context.Context, dirs []string, noBuiltin bool, dataFiles []st
 		SetStore(store).
 		SetModules(mods).
 		Filter(filter).
-		SetTimeout(30 * time.Second).
+		SetTimeout(30*time.Second).
 		RunTests(ctx, nil)
 	if err != nil {
 		return nil, &ProblemsError{Problems: astProblems(err, "")}
