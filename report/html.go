@@ -55,6 +55,7 @@ type htmlPage struct {
 	Statuses                              []results.Status
 	Tiers, Regions, Tags                  []string
 	Controls                              []htmlControl
+	HeatCols                              []htmlControl // controls judged on some cluster
 	Rows                                  []htmlRow
 	Fleet                                 []htmlResult
 	Clusters                              []htmlCluster
@@ -167,16 +168,28 @@ func (h *htmlReporter) Render(w io.Writer, r *results.Report) error {
 		p.Duration = d.Round(10 * time.Millisecond).String()
 	}
 	tags := map[string]bool{}
+	onCluster := map[string]bool{}
+	for _, res := range r.Results {
+		if res.Cluster != "" {
+			onCluster[res.Control] = true
+		}
+	}
 	col := map[string]int{}
-	for i, c := range v.order {
-		col[c.ID] = i
+	var heatIDs []string
+	for _, c := range v.order {
 		for _, t := range c.Tags {
 			tags[t] = true
 		}
-		p.Controls = append(p.Controls, htmlControl{
+		hc := htmlControl{
 			Control: c, TagList: " " + strings.Join(c.Tags, " ") + " ",
 			Counts: v.summary.PerControl[c.ID], ImpactS: strconv.FormatFloat(c.Impact, 'f', 1, 64),
-		})
+		}
+		p.Controls = append(p.Controls, hc)
+		if onCluster[c.ID] {
+			col[c.ID] = len(p.HeatCols)
+			p.HeatCols = append(p.HeatCols, hc)
+			heatIDs = append(heatIDs, c.ID)
+		}
 	}
 	p.Tags = sortedSet(tags)
 	tiers, regions := map[string]bool{}, map[string]bool{}
@@ -188,7 +201,7 @@ func (h *htmlReporter) Render(w io.Writer, r *results.Report) error {
 		if row.Region != "" {
 			regions[row.Region] = true
 		}
-		perCol := make([][]results.Result, len(v.order))
+		perCol := make([][]results.Result, len(p.HeatCols))
 		all := slices.Clone(c.Results)
 		for _, m := range c.Members {
 			all = append(all, m.Results...)
@@ -204,7 +217,7 @@ func (h *htmlReporter) Render(w io.Writer, r *results.Report) error {
 				for _, res := range rs {
 					n.Add(res.Status)
 				}
-				cell.Title = fmt.Sprintf("%s · %s: %s (%s)", c.Name, v.order[j].ID, s, countsText(n))
+				cell.Title = fmt.Sprintf("%s · %s: %s (%s)", c.Name, heatIDs[j], s, countsText(n))
 			}
 			row.Cells = append(row.Cells, cell)
 		}

@@ -58,8 +58,35 @@
     var m = /^#c-(\d+)$/.exec(location.hash);
     if (m) { openCluster(m[1], true); }
   }
-  doc.getElementById('filters').addEventListener('change', apply);
-  fName.addEventListener('input', apply);
+  // Filters live in the query string too (?status=failed,error&tier=small
+  // &region=..&tag=..&q=..), so a filtered view can be linked in a ticket.
+  function fromURL() {
+    var q;
+    try { q = new URLSearchParams(location.search); } catch (e) { return; }
+    if (q.has('status')) {
+      var want = q.get('status').split(',');
+      boxes.forEach(function (b) { b.checked = want.indexOf(b.value) >= 0; });
+    }
+    [[fTier, 'tier'], [fRegion, 'region'], [fTag, 'tag']].forEach(function (p) {
+      var v = q.get(p[1]);
+      if (v !== null && Array.prototype.some.call(p[0].options, function (o) { return o.value === v; })) { p[0].value = v; }
+    });
+    if (q.has('q')) { fName.value = q.get('q'); }
+  }
+  function toURL() {
+    var q = new URLSearchParams();
+    var on = boxes.filter(function (b) { return b.checked; }).map(function (b) { return b.value; });
+    if (on.length !== boxes.length) { q.set('status', on.join(',')); }
+    if (fTier.value) { q.set('tier', fTier.value); }
+    if (fRegion.value) { q.set('region', fRegion.value); }
+    if (fTag.value) { q.set('tag', fTag.value); }
+    if (fName.value) { q.set('q', fName.value); }
+    var s = q.toString();
+    try { history.replaceState(null, '', (s ? '?' + s : location.pathname) + location.hash); } catch (e) { /* file:// in some browsers */ }
+  }
+  function changed() { apply(); toURL(); }
+  doc.getElementById('filters').addEventListener('change', changed);
+  fName.addEventListener('input', changed);
   var heat = doc.querySelector('table.heat');
   if (heat) {
     heat.addEventListener('click', function (e) {
@@ -71,6 +98,7 @@
   doc.getElementById('open-all').addEventListener('click', function () { clusters.forEach(function (el) { if (!el.hidden) { el.open = true; } }); });
   doc.getElementById('close-all').addEventListener('click', function () { clusters.forEach(function (el) { el.open = false; }); });
   window.addEventListener('hashchange', openHash);
+  fromURL();
   apply();
   openHash();
   doc.body.setAttribute('data-ready', 'yes');
