@@ -1,0 +1,58 @@
+package etcdtest
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	"go.etcd.io/etcd/server/v3/embed"
+)
+
+// startEmbedLocked starts the member in-process with the same URLs, data dir
+// and options a process member would get, so a test can stop an embed member
+// and Start it on a binary (or back).
+func (m *Member) startEmbedLocked() error {
+	cfg := embed.NewConfig()
+	cfg.Name = m.Name
+	cfg.Dir = m.DataDir
+	cu, err := url.Parse(m.ClientURL)
+	if err != nil {
+		return err
+	}
+	pu, err := url.Parse(m.PeerURL)
+	if err != nil {
+		return err
+	}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
+	cfg.InitialCluster = m.initialCluster
+	cfg.InitialClusterToken = m.c.cfg.name + "-cluster"
+	cfg.ClusterState = embed.ClusterStateFlagNew
+	cfg.Logger = "zap"
+	cfg.LogOutputs = []string{m.LogFile}
+	cfg.UnsafeNoFsync = true
+	cfg.EnableV2 = m.c.cfg.v2
+	if m.c.cfg.snapshotCount > 0 {
+		cfg.SnapshotCount = m.c.cfg.snapshotCount
+	}
+	if t := m.c.TLS; t != nil {
+		cfg.ClientTLSInfo = transport.TLSInfo{
+			CertFile:       t.ServerCert,
+			KeyFile:        t.ServerKey,
+			TrustedCAFile:  t.CA,
+			ClientCertAuth: true,
+		}
+	}
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		err = fmt.Errorf("%s (embed): %w", m.Name, err)
+		if strings.Contains(err.Error(), "address already in use") {
+			err = errors.Join(errPortClash, err)
+		}
+		return err
+	}
+	m.emb = e
+	return nil
+}

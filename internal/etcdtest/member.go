@@ -1,0 +1,440 @@
+package etcdtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+// ErrInProcess is returned (after t.Skip in test goroutines) by Kill, Pause
+// and Resume on embed members: signals cannot target the test's own process.
+var ErrInProcess = errors.New("not supported in-process (embed); use a binary version")
+
+// stopTimeout is how long Stop waits after SIGTERM before SIGKILL.
+const stopTimeout = 15 * time.Second
+
+// Member is one etcd server of a Cluster. Name, URLs and paths never change:
+// a restart, on any version, reuses them.
+type Member struct {
+	Name      string
+	ClientURL string
+	PeerURL   string
+	DataDir   string
+	LogFile   string
+
+	c              *Cluster
+	initialCluster string
+
+	mu      sync.Mutex
+	version string   // short version last started
+	proc    *process // running process, nil when stopped or embed
+	emb     *embed.Etcd
+	paused  bool
+}
+
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
+	err  error         // cmd.Wait's result, valid after done
+}
+
+// Version returns the short version the member runs (or last ran).
+func (m *Member) Version() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.version
+}
+
+// FullVersion returns the exact release the member runs (or last ran).
+func (m *Member) FullVersion() string {
+	return fullVersions[m.Version()]
+}
+
+// Running reports whether the member has a live process or in-process server
+// (paused counts as running).
+func (m *Member) Running() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.runningLocked()
+}
+
+func (m *Member) runningLocked() bool {
+	if m.emb != nil {
+		return true
+	}
+	if m.proc == nil {
+		return false
+	}
+	select {
+	case <-m.proc.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Start starts a stopped member on the same data dir, URLs and flags, with
+// version's server ("" keeps the current one): an upgrade or a downgrade
+// attempt. --enable-v2 is dropped for 3.6+, which no longer has it. It waits
+// until the member knows a leader; if the server exits first (3.6 refusing v2
+// data, a panic) the error carries the exit status and the log tail.
+func (m *Member) Start(version string) error {
+	m.c.t.Helper()
+	if version == "" {
+		version = m.Version()
+	}
+	short, err := shortVersion(version)
+	if err != nil {
+		return err
+	}
+	if short != Embed && testing.Short() {
+		m.c.t.Skipf("etcdtest: -short runs the in-process server only, not etcd %s", fullVersions[short])
+	}
+	RequireVersion(m.c.t, short)
+	if m.Running() {
+		return fmt.Errorf("start %s: already running etcd %s", m.Name, m.FullVersion())
+	}
+	if err := m.launch(short); err != nil {
+		return fmt.Errorf("start %s on etcd %s: %w", m.Name, fullVersions[short], err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
+	defer cancel()
+	if err := m.WaitReady(ctx); err != nil {
+		m.kill()
+		return fmt.Errorf("start %s on etcd %s: %w", m.Name, fullVersions[short], err)
+	}
+	return nil
+}
+
+// launch starts the server without waiting for readiness.
+func (m *Member) launch(short string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.version = short
+	m.paused = false
+	if short == Embed {
+		return m.startEmbedLocked()
+	}
+	return m.startProcessLocked(short)
+}
+
+// args builds the server command line for a version.
+func (m *Member) args(short string) []string {
+	cfg := m.c.cfg
+	a := []string{
+		"--name=" + m.Name,
+		"--data-dir=" + m.DataDir,
+		"--listen-client-urls=" + m.ClientURL,
+		"--advertise-client-urls=" + m.ClientURL,
+		"--listen-peer-urls=" + m.PeerURL,
+		"--initial-advertise-peer-urls=" + m.PeerURL,
+		"--initial-cluster=" + m.initialCluster,
+		"--initial-cluster-state=new",
+		"--initial-cluster-token=" + cfg.name + "-cluster",
+		"--logger=zap",
+		"--log-outputs=stderr",
+	}
+	if cfg.snapshotCount > 0 {
+		a = append(a, "--snapshot-count="+strconv.FormatUint(cfg.snapshotCount, 10))
+	}
+	if cfg.v2 && !minorAtLeast(short, 6) {
+		a = append(a, "--enable-v2=true")
+	}
+	// fsync is what makes seeding slow on a shared disk; the page cache
+	// survives SIGKILL, and no test crashes the machine. 3.4 lacks the flag.
+	if minorAtLeast(short, 5) {
+		a = append(a, "--unsafe-no-fsync=true")
+	}
+	if t := m.c.TLS; t != nil {
+		a = append(a, "--cert-file="+t.ServerCert, "--key-file="+t.ServerKey,
+			"--client-cert-auth=true", "--trusted-ca-file="+t.CA)
+	}
+	return append(a, cfg.flags...)
+}
+
+func (m *Member) startProcessLocked(short string) error {
+	bin, err := FindBinary(short)
+	if err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(m.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open log: %w", err)
+	}
+	fmt.Fprintf(logf, "=== etcdtest: %s starting etcd %s: %s %s\n", time.Now().Format(time.RFC3339Nano),
+		fullVersions[short], bin, strings.Join(m.args(short), " "))
+	cmd := exec.Command(bin, m.args(short)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = serverEnv()
+	// Setpgid keeps a terminal's Ctrl-C from reaching etcd before the
+	// cleanup does; Pdeathsig kills etcd if the test binary dies first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := spawn(cmd); err != nil {
+		_ = logf.Close()
+		return fmt.Errorf("exec %s: %w", bin, err)
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		_ = logf.Close()
+		close(p.done)
+	}()
+	m.proc = p
+	return nil
+}
+
+// serverEnv drops ETCD_* variables: etcd reads them as flags, and a developer's
+// shell must not change the servers a test starts.
+func serverEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ETCD_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// spawnReqs feeds the one goroutine that forks etcd processes. Pdeathsig fires
+// when the parent THREAD exits, and the Go runtime may retire threads; that
+// goroutine holds its thread locked for the life of the test binary, so
+// a server dies with the binary and not before.
+var (
+	spawnOnce sync.Once
+	spawnReqs chan spawnReq
+)
+
+type spawnReq struct {
+	cmd *exec.Cmd
+	err chan error
+}
+
+func spawn(cmd *exec.Cmd) error {
+	spawnOnce.Do(func() {
+		spawnReqs = make(chan spawnReq)
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread lives as long as the binary
+			for r := range spawnReqs {
+				r.err <- r.cmd.Start()
+			}
+		}()
+	})
+	r := spawnReq{cmd: cmd, err: make(chan error, 1)}
+	spawnReqs <- r
+	return <-r.err
+}
+
+// exitError describes how a process ended, for error messages.
+func (p *process) exitError() string {
+	if p.err == nil {
+		return "exit status 0"
+	}
+	return p.err.Error()
+}
+
+// Stop stops the member gracefully: SIGTERM (after SIGCONT if paused), then
+// SIGKILL if it has not exited within 15 s. Stopping a stopped member is a no-op.
+func (m *Member) Stop() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.emb != nil {
+		m.emb.Close()
+		m.emb = nil
+		return nil
+	}
+	p := m.proc
+	if p == nil || !m.runningLocked() {
+		m.proc = nil
+		return nil
+	}
+	if m.paused {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGCONT)
+		m.paused = false
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("stop %s: %w", m.Name, err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(stopTimeout):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+		m.proc = nil
+		return fmt.Errorf("stop %s: no exit %s after SIGTERM; killed", m.Name, stopTimeout)
+	}
+	m.proc = nil
+	return nil
+}
+
+// Kill sends SIGKILL to the member's process group and waits for it to exit:
+// a crash, with no chance to flush or leave the cluster. On embed it skips
+// the test.
+func (m *Member) Kill() error {
+	if m.Version() == Embed {
+		m.c.t.Skipf("etcdtest: Kill %s: %v", m.Name, ErrInProcess)
+		return ErrInProcess
+	}
+	m.kill()
+	return nil
+}
+
+// kill stops the member as fast as possible, whatever its state.
+func (m *Member) kill() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.emb != nil {
+		m.emb.Close()
+		m.emb = nil
+		return
+	}
+	if p := m.proc; p != nil {
+		// SIGKILL works on a SIGSTOPped process too.
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		m.proc = nil
+	}
+	m.paused = false
+}
+
+// Pause freezes the member with SIGSTOP: it keeps its TCP sockets open but
+// answers nothing, like a hung host. Calls to it hit their deadlines.
+func (m *Member) Pause() error { return m.signal("Pause", syscall.SIGSTOP, true) }
+
+// Resume continues a paused member with SIGCONT.
+func (m *Member) Resume() error { return m.signal("Resume", syscall.SIGCONT, false) }
+
+func (m *Member) signal(op string, sig syscall.Signal, paused bool) error {
+	if m.Version() == Embed {
+		m.c.t.Skipf("etcdtest: %s %s: %v", op, m.Name, ErrInProcess)
+		return ErrInProcess
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.runningLocked() {
+		return fmt.Errorf("%s %s: not running", strings.ToLower(op), m.Name)
+	}
+	if err := syscall.Kill(-m.proc.cmd.Process.Pid, sig); err != nil {
+		return fmt.Errorf("%s %s: %w", strings.ToLower(op), m.Name, err)
+	}
+	m.paused = paused
+	return nil
+}
+
+// Paused reports whether the member is SIGSTOPped.
+func (m *Member) Paused() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.paused
+}
+
+// Client returns a v3 client to this member only, closed when the test ends.
+func (m *Member) Client(t testing.TB) *clientv3.Client {
+	t.Helper()
+	return m.c.Client(t, m.ClientURL)
+}
+
+// WaitReady polls Maintenance.Status on this member until it reports a
+// leader, the process exits (error with its log tail) or ctx ends.
+func (m *Member) WaitReady(ctx context.Context) error {
+	cfg := m.c.ClientConfig(m.ClientURL)
+	cfg.DialTimeout = 2 * time.Second
+	cfg.Logger = zap.NewNop()
+	var cli *clientv3.Client
+	defer func() {
+		if cli != nil {
+			_ = cli.Close()
+		}
+	}()
+	var last error
+	for {
+		if err := m.exited(); err != nil {
+			return err
+		}
+		if cli == nil {
+			c, err := clientv3.New(cfg)
+			if err != nil {
+				last = err
+			} else {
+				cli = c
+			}
+		}
+		if cli != nil {
+			sctx, cancel := context.WithTimeout(ctx, time.Second)
+			st, err := cli.Status(sctx, m.ClientURL)
+			cancel()
+			if err == nil && st.Leader != 0 {
+				return nil
+			}
+			if err == nil {
+				err = errors.New("no leader yet")
+			}
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s (etcd %s) not ready: %w (last: %v)\n%s", m.Name, m.FullVersion(), ctx.Err(), last, m.tailBlock())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// exited returns an error with the exit status and log tail if the member's
+// process has ended, nil while it runs.
+func (m *Member) exited() error {
+	m.mu.Lock()
+	p, emb := m.proc, m.emb
+	m.mu.Unlock()
+	if emb != nil {
+		select {
+		case err := <-emb.Err():
+			return fmt.Errorf("%s (embed) failed: %w\n%s", m.Name, err, m.tailBlock())
+		default:
+			return nil
+		}
+	}
+	if p == nil {
+		return fmt.Errorf("%s is not running", m.Name)
+	}
+	select {
+	case <-p.done:
+		err := fmt.Errorf("%s (etcd %s) exited: %s\n%s", m.Name, m.FullVersion(), p.exitError(), m.tailBlock())
+		if strings.Contains(m.LogTail(20), "address already in use") {
+			err = fmt.Errorf("%w: %w", errPortClash, err)
+		}
+		return err
+	default:
+		return nil
+	}
+}
+
+func (m *Member) tailBlock() string {
+	return "--- " + m.LogFile + " (last lines) ---\n" + m.LogTail(25)
+}
+
+// LogTail returns the last n lines of the member's log file.
+func (m *Member) LogTail(n int) string {
+	b, err := os.ReadFile(m.LogFile)
+	if err != nil {
+		return fmt.Sprintf("(no log: %v)", err)
+	}
+	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}
