@@ -63,7 +63,7 @@ func collectLeaseCoverage(ctx context.Context, t *Target) error {
 	if !allBefore37(t.Cluster.Facts.Members) {
 		method = MethodFullKV
 	}
-	lc, leases, err := walkLeases(ctx, cli, prefix, t.Cluster.pageSize(), method)
+	lc, leases, err := walkLeases(ctx, cli, prefix, t.Cluster.pageSize(), method, t.Cluster.Conn.CommandTimeout)
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func collectLeaseCoverage(ctx context.Context, t *Target) error {
 			return err
 		}
 		if dropped {
-			if lc, leases, err = walkLeases(ctx, cli, prefix, t.Cluster.pageSize(), MethodFullKV); err != nil {
+			if lc, leases, err = walkLeases(ctx, cli, prefix, t.Cluster.pageSize(), MethodFullKV, t.Cluster.Conn.CommandTimeout); err != nil {
 				return err
 			}
 		}
@@ -87,7 +87,7 @@ func collectLeaseCoverage(ctx context.Context, t *Target) error {
 }
 
 // walkLeases counts keys and leases under prefix, page by page.
-func walkLeases(ctx context.Context, cli *clientv3.Client, prefix string, page int64, method string) (*LeaseCoverage, map[int64]int64, error) {
+func walkLeases(ctx context.Context, cli *clientv3.Client, prefix string, page int64, method string, firstPage time.Duration) (*LeaseCoverage, map[int64]int64, error) {
 	lc := &LeaseCoverage{Prefix: DisplayKey([]byte(prefix)), Method: method}
 	leases := map[int64]int64{}
 	end := clientv3.GetPrefixRangeEnd(prefix)
@@ -97,10 +97,19 @@ func walkLeases(ctx context.Context, cli *clientv3.Client, prefix string, page i
 		if method == MethodKeysOnly {
 			opts = append(opts, clientv3.WithKeysOnly())
 		}
+		pageCtx, cancel := ctx, context.CancelFunc(func() {})
 		if lc.Revision > 0 {
-			opts = append(opts, clientv3.WithRev(lc.Revision))
+			// Pinned pages are served by any member that has the
+			// revision: no ReadIndex round per page.
+			opts = append(opts, clientv3.WithRev(lc.Revision), clientv3.WithSerializable())
+		} else {
+			// The first page is linearizable, so the walk starts at the
+			// newest revision; without a quorum it fails fast instead of
+			// waiting for etcd's own request timeout.
+			pageCtx, cancel = context.WithTimeout(ctx, firstPage)
 		}
-		resp, err := cli.Get(ctx, key, opts...)
+		resp, err := cli.Get(pageCtx, key, opts...)
+		cancel()
 		if err != nil {
 			return nil, nil, fmt.Errorf("range %s from %s at revision %d (%d keys read): %w",
 				lc.Prefix, DisplayKey([]byte(key)), lc.Revision, lc.Keys, rpcError(ctx, err))
@@ -140,7 +149,7 @@ func walkLeases(ctx context.Context, cli *clientv3.Client, prefix string, page i
 // keysOnlyDropsLease reads the first page both ways and reports whether the
 // keys-only answer lost lease IDs the full answer has.
 func keysOnlyDropsLease(ctx context.Context, cli *clientv3.Client, prefix string, rev, page int64) (bool, error) {
-	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithLimit(page), clientv3.WithRev(rev))
+	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithLimit(page), clientv3.WithRev(rev), clientv3.WithSerializable())
 	if err != nil {
 		return false, fmt.Errorf("check keys-only leases at revision %d: %w", rev, rpcError(ctx, err))
 	}
