@@ -16,14 +16,17 @@ import (
 //go:embed data/*.yaml
 var builtinData embed.FS
 
-// LoadData returns data.etcdaudit: the bundled YAML (unless noBuiltin) with
+// LoadData returns data.etcdaudit: the bundled YAML with
 // every file of files deep-merged over it in order. Maps merge key by key so
 // a user file may change one threshold or add one known issue; any other
 // value replaces the old one but must keep its type, so a typo such as
 // `lease_coverage_min: "high"` stops the run instead of disabling a control.
-func LoadData(files []string, noBuiltin bool) (map[string]any, error) {
+//
+// The bundled data is kept under --no-builtin too: user controls judge
+// against the same baseline unless a data file says otherwise.
+func LoadData(files []string) (map[string]any, error) {
 	data := map[string]any{}
-	if !noBuiltin {
+	{
 		names, err := fs.Glob(builtinData, "data/*.yaml")
 		if err != nil {
 			return nil, err

@@ -42,7 +42,8 @@ type Config struct {
 	PolicyDirs []string
 	// DataFiles are YAML/JSON files deep-merged over the bundled data.
 	DataFiles []string
-	// NoBuiltin leaves out the bundled pack and its data.
+	// NoBuiltin leaves out the bundled controls (their helper libraries and
+	// the bundled data stay, for user controls to build on).
 	NoBuiltin bool
 	// Controls are ids or globs (path.Match syntax) of controls to run;
 	// empty means all.
@@ -78,9 +79,6 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(srcs) == 0 {
-		return nil, fmt.Errorf("no policies: --no-builtin given and no .rego file found in %s", strings.Join(cfg.PolicyDirs, ", "))
-	}
 	mods, probs := parseSources(srcs)
 	if len(probs) > 0 {
 		sortProblems(probs)
@@ -93,7 +91,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		sortProblems(probs)
 		return nil, &ProblemsError{Problems: probs}
 	}
-	data, err := LoadData(cfg.DataFiles, cfg.NoBuiltin)
+	if len(ctrls) == 0 {
+		return nil, fmt.Errorf("no controls: --no-builtin given and no package under etcdaudit.controls in %s", strings.Join(cfg.PolicyDirs, ", "))
+	}
+	data, err := LoadData(cfg.DataFiles)
 	if err != nil {
 		return nil, err
 	}

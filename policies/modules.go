@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -27,14 +28,19 @@ type source struct {
 	test bool // a *_test.rego file
 }
 
-// loadSources reads the bundled pack (unless noBuiltin) and every *.rego
-// under dirs. withTests adds the *_test.rego files (policy test).
+// loadSources reads the bundled pack (only its libraries when noBuiltin)
+// and every *.rego under dirs. withTests adds the *_test.rego files (policy test).
 func loadSources(dirs []string, noBuiltin, withTests bool) ([]source, error) {
 	var out []source
-	if !noBuiltin {
+	{
+		// --no-builtin drops the bundled controls but keeps the helper
+		// libraries (lib_*.rego), so user controls can still use them.
 		err := fs.WalkDir(builtinPack, "pack", func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".rego") {
 				return err
+			}
+			if noBuiltin && !strings.HasPrefix(path.Base(p), "lib_") {
+				return nil
 			}
 			test := strings.HasSuffix(p, "_test.rego")
 			if test && !withTests {

@@ -34,7 +34,7 @@ func RunTests(ctx context.Context, dirs []string, noBuiltin bool, dataFiles []st
 		sortProblems(probs)
 		return nil, &ProblemsError{Problems: probs}
 	}
-	data, err := LoadData(dataFiles, noBuiltin)
+	data, err := LoadData(dataFiles)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/etcdaudit/etcdaudit/collectors"
+	"github.com/etcdaudit/etcdaudit/policies"
+	"github.com/etcdaudit/etcdaudit/report"
+	"github.com/etcdaudit/etcdaudit/results"
+)
+
+func init() { subcommands = append(subcommands, newEvalCmd) }
+
+// judgeFlags are the policy, waiver and report flags scan and eval share.
+type judgeFlags struct {
+	policyDirs []string
+	dataFiles  []string
+	noBuiltin  bool
+	controls   []string
+	tags       []string
+	waivers    string
+	strict     bool
+	reports    []string
+	verbose    bool
+}
+
+func addJudgeFlags(cmd *cobra.Command) *judgeFlags {
+	j := &judgeFlags{}
+	fs := cmd.Flags()
+	fs.StringArrayVar(&j.policyDirs, "policy", nil, "folder (or .rego file) of extra controls; repeatable")
+	fs.StringArrayVar(&j.dataFiles, "data", nil, "YAML/JSON file deep-merged over the bundled data (baseline, known_issues, upgrade); repeatable")
+	fs.BoolVar(&j.noBuiltin, "no-builtin", false, "run only the controls from --policy (bundled helper libraries and data stay)")
+	fs.StringSliceVar(&j.controls, "controls", nil, "run only these control ids or globs (ETCD-V2-*), comma-separated")
+	fs.StringSliceVar(&j.tags, "tags", nil, "run only controls with one of these tags, comma-separated")
+	fs.StringVar(&j.waivers, "waivers", "", "waivers file (YAML)")
+	fs.BoolVar(&j.strict, "strict", false, "exit 101 when a control was skipped (and nothing failed)")
+	fs.StringArrayVar(&j.reports, "report", nil, "FORMAT[:PATH] (cli, json, junit, html, markdown, prometheus); repeatable; default cli on stdout")
+	fs.BoolVarP(&j.verbose, "verbose", "v", false, "list passed results too in the cli report")
+	return j
+}
+
+// judgeSetup is what the judge flags resolve to before any fact is read:
+// every problem with policies, data, waivers or report specs is found here,
+// so a bad flag never costs a fleet scan.
+type judgeSetup struct {
+	engine  *policies.Engine
+	waivers *policies.Waivers
+	specs   []report.Spec
+}
+
+func (j *judgeFlags) setup(ctx context.Context) (*judgeSetup, error) {
+	specs, err := report.ParseSpecs(j.reports)
+	if err != nil {
+		return nil, err
+	}
+	toStdout := false
+	for _, s := range specs {
+		toStdout = toStdout || s.Path == ""
+	}
+	if !toStdout {
+		specs = append([]report.Spec{{Format: "cli"}}, specs...)
+	}
+	eng, err := policies.New(ctx, policies.Config{
+		PolicyDirs: j.policyDirs, DataFiles: j.dataFiles, NoBuiltin: j.noBuiltin,
+		Controls: j.controls, Tags: j.tags,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var w *policies.Waivers
+	if j.waivers != "" {
+		if w, err = policies.LoadWaivers(j.waivers); err != nil {
+			return nil, err
+		}
+		if err := w.Check(eng.AllControls()); err != nil {
+			return nil, err
+		}
+	}
+	return &judgeSetup{engine: eng, waivers: w, specs: specs}, nil
+}
+
+// judgeAndReport judges facts, writes every report and returns the exit
+// error (nil for 0). A report that cannot be written is the tool's failure
+// (exit 1), never hidden behind the controls' exit code.
+func (a *app) judgeAndReport(ctx context.Context, j *judgeFlags, s *judgeSetup, facts *collectors.Facts) error {
+	rep, err := policies.Judge(ctx, s.engine, facts, s.waivers, time.Now().UTC())
+	if err != nil {
+		return &exitError{code: results.ExitTool, err: err}
+	}
+	opts := report.Options{Verbose: j.verbose, Stdout: a.stdout, IncludeFacts: true, Logger: a.log}
+	if err := report.WriteAll(ctx, s.specs, rep, opts); err != nil {
+		return &exitError{code: results.ExitTool, err: err}
+	}
+	if code := results.ExitCode(rep.Summary.Overall, j.strict); code != results.ExitPassed {
+		return &exitError{code: code}
+	}
+	return nil
+}
+
+func newEvalCmd(a *app) *cobra.Command {
+	var factsPath string
+	cmd := &cobra.Command{
+		Use:   "eval --facts facts.json",
+		Short: "Judge saved facts offline with the controls (same results as the scan that saved them)",
+		Long: `eval judges a facts document written by "etcdaudit facts" (or saved by a scan)
+without touching any cluster: the same engine, controls, data and waivers as scan.
+
+Exit codes: 0 nothing failed or errored (waived counts as passed, skips allowed),
+100 a control failed or errored, 101 only with --strict when something was skipped,
+1 etcdaudit itself could not run (bad flags, unreadable facts, policy errors).`,
+		Example: `  etcdaudit eval --facts facts.json
+  etcdaudit eval --facts facts.json --waivers waivers.yaml --report json:report.json
+  etcdaudit eval --facts - --controls 'ETCD-V2-*' --strict < facts.json`,
+		Args: cobra.NoArgs,
+	}
+	cmd.Flags().StringVar(&factsPath, "facts", "", `facts JSON file ("-" for stdin)`)
+	j := addJudgeFlags(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if factsPath == "" {
+			return &exitError{code: results.ExitTool, err: errors.New("--facts is required")}
+		}
+		s, err := j.setup(cmd.Context())
+		if err != nil {
+			return &exitError{code: results.ExitTool, err: err}
+		}
+		facts, err := readFactsFile(factsPath, cmd.InOrStdin())
+		if err != nil {
+			return &exitError{code: results.ExitTool, err: err}
+		}
+		return a.judgeAndReport(cmd.Context(), j, s, facts)
+	}
+	return cmd
+}
+
+// readFactsFile reads and checks a facts document: JSON of the known schema.
+func readFactsFile(path string, stdin io.Reader) (*collectors.Facts, error) {
+	var r io.Reader = stdin
+	name := "stdin"
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("facts: %w", err)
+		}
+		defer f.Close()
+		r, name = f, path
+	}
+	return decodeFacts(name, r)
+}
+
+func decodeFacts(name string, r io.Reader) (*collectors.Facts, error) {
+	var f collectors.Facts
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(&f); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			return nil, fmt.Errorf("facts %s: invalid JSON at byte %d: %w", name, se.Offset, err)
+		case errors.As(err, &te):
+			return nil, fmt.Errorf("facts %s: field %s: got JSON %s, want %s (byte %d)", name, te.Field, te.Value, te.Type, te.Offset)
+		case errors.Is(err, io.EOF):
+			return nil, fmt.Errorf("facts %s: empty document", name)
+		}
+		return nil, fmt.Errorf("facts %s: %w", name, err)
+	}
+	if f.Schema != collectors.FactsSchema {
+		return nil, fmt.Errorf("facts %s: schema %q, want %q (written by another etcdaudit version, or not a facts file)", name, f.Schema, collectors.FactsSchema)
+	}
+	return &f, nil
+}
