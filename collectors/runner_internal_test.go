@@ -1,0 +1,131 @@
+package collectors
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestRegistrySelect(t *testing.T) {
+	r := NewRegistry()
+	names := func(regs []Registration) []string {
+		var out []string
+		for _, g := range regs {
+			out = append(out, g.Name)
+		}
+		return out
+	}
+	quick, label, err := r.Select("", nil, nil)
+	if err != nil || label != ProfileQuick {
+		t.Fatalf("default: %v %q", err, label)
+	}
+	for _, walker := range []string{"v2_count", "hashkv", "event_leases"} {
+		if slices.Contains(names(quick), walker) {
+			t.Errorf("quick profile runs the keyspace walker %s", walker)
+		}
+	}
+	full, _, _ := r.Select(ProfileFull, nil, nil)
+	if len(full) != len(r.All()) {
+		t.Errorf("full runs %d of %d collectors", len(full), len(r.All()))
+	}
+	got, label, err := r.Select(ProfileQuick, []string{"v3,backend", "event_leases"}, nil)
+	if err != nil || label != "custom" || !slices.Equal(names(got), []string{"v3", "backend", "event_leases"}) {
+		t.Errorf("include: %v %q %v", names(got), label, err)
+	}
+	got, _, _ = r.Select(ProfileFull, []string{"!hashkv", "-security"}, []string{"v2_count"})
+	if n := names(got); slices.Contains(n, "hashkv") || slices.Contains(n, "security") || slices.Contains(n, "v2_count") || len(n) != len(r.All())-3 {
+		t.Errorf("exclude: %v", n)
+	}
+	if _, _, err := r.Select(ProfileQuick, []string{"verison"}, []string{"nope"}); err == nil ||
+		!strings.Contains(err.Error(), `"verison"`) || !strings.Contains(err.Error(), `"nope"`) || !strings.Contains(err.Error(), "known: version") {
+		t.Errorf("unknown names: %v", err)
+	}
+	if _, _, err := r.Select("fast", nil, nil); err == nil {
+		t.Error("unknown profile accepted")
+	}
+	if err := r.Register(Registration{Name: "v3", Collector: CollectorFunc(nil)}); err == nil {
+		t.Error("duplicate name accepted")
+	}
+}
+
+func TestParseAlarms(t *testing.T) {
+	f := parseAlarms([]string{
+		"etcdserver: no leader",
+		"memberID:10276657743932975437 alarm:NOSPACE ",
+		"memberID:1 alarm:CORRUPT",
+		"member_id:2 alarm:NONE",
+	})
+	want := []MemberAlarm{{MemberID: "1", Alarm: "CORRUPT"}, {MemberID: "8e9e05c52164694d", Alarm: "NOSPACE"}}
+	if !slices.Equal(f.Alarms, want) {
+		t.Fatalf("got %v, want %v", f.Alarms, want)
+	}
+}
+
+func TestDisplayKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"/registry/a": "/registry/a",
+		"\x00":        `"\x00"`,
+		"/a\xffb":     `"/a\xffb"`,
+		`"quoted"`:    `"\"quoted\""`,
+		"line\nbreak": `"line\nbreak"`,
+		"ünï":         "ünï",
+		"":            `""`,
+	} {
+		got := DisplayKey([]byte(in))
+		if got != want {
+			t.Errorf("DisplayKey(%q) = %s, want %s", in, got, want)
+		}
+		back, err := ParseKey(got)
+		if err != nil || string(back) != in {
+			t.Errorf("ParseKey(%s) = %q, %v", got, back, err)
+		}
+	}
+}
+
+// TestConsistencyDisagreement feeds member facts that disagree the ways a
+// real cluster can: a member with a stale member list, a member that
+// follows another leader, a lagging raft index.
+func TestConsistencyDisagreement(t *testing.T) {
+	list := func(ids ...string) *MemberListFacts {
+		f := &MemberListFacts{}
+		for _, id := range ids {
+			f.Members = append(f.Members, ListedMember{ID: id, Name: "m" + id})
+		}
+		return f
+	}
+	cf := &ClusterFacts{Members: []MemberFacts{
+		{Name: "a", Started: true, Status: &StatusFacts{Leader: "1", RaftIndex: 100, RaftAppliedIndex: 99}, MemberList: list("1", "2", "3")},
+		{Name: "b", Started: true, Status: &StatusFacts{Leader: "1", RaftIndex: 90, RaftAppliedIndex: 80}, MemberList: list("1", "2", "3")},
+		{Name: "c", Started: true, Status: &StatusFacts{Leader: "2", RaftIndex: 40, RaftAppliedIndex: 40}, MemberList: list("1", "2")},
+		{Name: "d", Started: true, IsLearner: true},
+		{Name: "", Started: false},
+	}}
+	if err := collectConsistency(t.Context(), &Target{Cluster: &ClusterTarget{Facts: cf}}); err != nil {
+		t.Fatal(err)
+	}
+	c := cf.Consistency
+	if c.MemberListsAgree || c.LeadersAgree || !slices.Equal(c.Leaders, []string{"1", "2"}) ||
+		c.RaftIndexMin != 40 || c.RaftIndexMax != 100 || c.RaftIndexSpread != 60 || c.AppliedSpread != 59 ||
+		c.MembersCompared != 3 || c.VotingMembers != 3 || c.Learners != 1 || c.Unstarted != 1 {
+		t.Fatalf("%+v", c)
+	}
+	// Every member without a leader: they agree on nothing useful.
+	cf = &ClusterFacts{Members: []MemberFacts{{Name: "a", Started: true, Status: &StatusFacts{Leader: "0"}}}}
+	if err := collectConsistency(t.Context(), &Target{Cluster: &ClusterTarget{Facts: cf}}); err != nil || cf.Consistency.LeadersAgree {
+		t.Fatalf("no leader must not agree: %+v %v", cf.Consistency, err)
+	}
+	// No status anywhere and status not selected: skipped, not a zero.
+	cf = &ClusterFacts{Members: []MemberFacts{{Name: "a", Started: true}}}
+	err := collectConsistency(t.Context(), &Target{Cluster: &ClusterTarget{Facts: cf}, Selected: func(string) bool { return false }})
+	if _, ok := err.(*skipError); !ok || cf.Consistency != nil {
+		t.Fatalf("want skip, got %v %+v", err, cf.Consistency)
+	}
+}
+
+func TestVersionAtLeast(t *testing.T) {
+	for v, want := range map[string]bool{"3.7.3": true, "3.6.0": false, "3.10.1": true, "v3.7.0-alpha.0": true, "4.0.0": true, "garbage": false, "": false} {
+		if got := versionAtLeast(v, 3, 7); got != want {
+			t.Errorf("versionAtLeast(%q, 3, 7) = %v", v, got)
+		}
+	}
+}
