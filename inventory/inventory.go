@@ -23,14 +23,14 @@ type Fleet struct {
 type Cluster struct {
 	Name      string            `json:"name" yaml:"name"`
 	Endpoints []string          `json:"endpoints" yaml:"endpoints"`
-	Labels    map[string]string `json:"labels,omitempty" yaml:"labels"` // region, tier, any others
-	TLS       TLS               `json:"tls" yaml:"tls"`
-	Auth      Auth              `json:"auth" yaml:"auth"`
+	Labels    map[string]string `json:"labels,omitempty" yaml:"labels,omitempty"` // region, tier, any others
+	TLS       TLS               `json:"tls" yaml:"tls,omitempty"`
+	Auth      Auth              `json:"auth" yaml:"auth,omitempty"`
 	// KubernetesBackend is what the operator believes the API servers are
 	// configured with (etcd2 | etcd3), empty when unknown.
-	KubernetesBackend string  `json:"kubernetes_backend,omitempty" yaml:"kubernetes_backend"`
-	Collect           Collect `json:"collect" yaml:"collect"`
-	Hooks             Hooks   `json:"hooks,omitempty" yaml:"hooks"`
+	KubernetesBackend string  `json:"kubernetes_backend,omitempty" yaml:"kubernetes_backend,omitempty"`
+	Collect           Collect `json:"collect" yaml:"collect,omitempty"`
+	Hooks             Hooks   `json:"hooks,omitempty" yaml:"hooks,omitempty"`
 	Line              int     `json:"-" yaml:"-"` // where the cluster is declared, for messages
 }
 
@@ -42,19 +42,19 @@ func (c Cluster) Region() string { return c.Labels["region"] }
 
 // TLS names files, never inline PEM, so the inventory can be shared.
 type TLS struct {
-	CA                 string `json:"ca,omitempty" yaml:"ca"`
-	Cert               string `json:"cert,omitempty" yaml:"cert"`
-	Key                string `json:"key,omitempty" yaml:"key"`
-	ServerName         string `json:"server_name,omitempty" yaml:"server_name"`
-	InsecureSkipVerify bool   `json:"insecure_skip_verify,omitempty" yaml:"insecure_skip_verify"`
+	CA                 string `json:"ca,omitempty" yaml:"ca,omitempty"`
+	Cert               string `json:"cert,omitempty" yaml:"cert,omitempty"`
+	Key                string `json:"key,omitempty" yaml:"key,omitempty"`
+	ServerName         string `json:"server_name,omitempty" yaml:"server_name,omitempty"`
+	InsecureSkipVerify bool   `json:"insecure_skip_verify,omitempty" yaml:"insecure_skip_verify,omitempty"`
 }
 
 // Auth references the etcd password; it is never written inline so the
 // inventory never holds a secret.
 type Auth struct {
-	User         string `json:"user,omitempty" yaml:"user"`
-	PasswordEnv  string `json:"password_env,omitempty" yaml:"password_env"`
-	PasswordFile string `json:"password_file,omitempty" yaml:"password_file"`
+	User         string `json:"user,omitempty" yaml:"user,omitempty"`
+	PasswordEnv  string `json:"password_env,omitempty" yaml:"password_env,omitempty"`
+	PasswordFile string `json:"password_file,omitempty" yaml:"password_file,omitempty"`
 	// password is an inline secret only FromFlags sets (etcdctl's --password
 	// or --user user:pass); unexported so it never reaches JSON or YAML.
 	// Inventory files cannot set it: they name an env var or a file.
@@ -63,13 +63,13 @@ type Auth struct {
 
 // Collect tunes the collectors for one cluster.
 type Collect struct {
-	EventsPrefix   string        `json:"events_prefix,omitempty" yaml:"events_prefix"`
-	RegistryPrefix string        `json:"registry_prefix,omitempty" yaml:"registry_prefix"`
-	PageSize       int64         `json:"page_size,omitempty" yaml:"page_size"`
-	DialTimeout    time.Duration `json:"dial_timeout,omitempty" yaml:"dial_timeout"`
-	CommandTimeout time.Duration `json:"command_timeout,omitempty" yaml:"command_timeout"`
+	EventsPrefix   string        `json:"events_prefix,omitempty" yaml:"events_prefix,omitempty"`
+	RegistryPrefix string        `json:"registry_prefix,omitempty" yaml:"registry_prefix,omitempty"`
+	PageSize       int64         `json:"page_size,omitempty" yaml:"page_size,omitempty"`
+	DialTimeout    time.Duration `json:"dial_timeout,omitempty" yaml:"dial_timeout,omitempty"`
+	CommandTimeout time.Duration `json:"command_timeout,omitempty" yaml:"command_timeout,omitempty"`
 	// KeyspaceTimeout bounds one keyspace walk (lease coverage, v2 count).
-	KeyspaceTimeout time.Duration `json:"keyspace_timeout,omitempty" yaml:"keyspace_timeout"`
+	KeyspaceTimeout time.Duration `json:"keyspace_timeout,omitempty" yaml:"keyspace_timeout,omitempty"`
 }
 
 // Hooks are host commands the remediator runs (stop/start etcd, swap the
@@ -122,4 +122,24 @@ type ConnFlags struct {
 	// over the environment even when given a zero value; nil means "given when
 	// non-zero".
 	Set func(flag string) bool
+}
+
+// MarshalYAML writes durations as "5s" rather than nanoseconds, so a
+// marshalled Fleet is a valid inventory again.
+func (c Collect) MarshalYAML() (any, error) {
+	type out struct {
+		EventsPrefix    string `yaml:"events_prefix,omitempty"`
+		RegistryPrefix  string `yaml:"registry_prefix,omitempty"`
+		PageSize        int64  `yaml:"page_size,omitempty"`
+		DialTimeout     string `yaml:"dial_timeout,omitempty"`
+		CommandTimeout  string `yaml:"command_timeout,omitempty"`
+		KeyspaceTimeout string `yaml:"keyspace_timeout,omitempty"`
+	}
+	d := func(v time.Duration) string {
+		if v == 0 {
+			return ""
+		}
+		return v.String()
+	}
+	return out{c.EventsPrefix, c.RegistryPrefix, c.PageSize, d(c.DialTimeout), d(c.CommandTimeout), d(c.KeyspaceTimeout)}, nil
 }

@@ -74,8 +74,15 @@ func Load(path string) (*Fleet, error) {
 // messages and to resolve relative file paths). It never panics: a bug in a
 // dependency on hostile input becomes a problem in the error.
 func Parse(name string, data []byte) (fleet *Fleet, err error) {
-	p := &parser{file: name, dir: filepath.Dir(name), pairs: map[[2]string]bool{}, endpointAt: map[string]endpointOwner{}}
+	dir, err := filepath.Abs(filepath.Dir(name))
+	if err != nil {
+		dir = filepath.Dir(name)
+	}
+	p := &parser{file: name, dir: dir, pairs: map[[2]string]bool{}, endpointAt: map[string]endpointOwner{}}
 	defer func() {
+		if !catchPanics {
+			return
+		}
 		if r := recover(); r != nil {
 			fleet = nil
 			err = &ValidationError{File: name, Problems: []Problem{{File: name, Message: fmt.Sprintf("internal error while parsing (please report it): %v", r)}}}
@@ -90,11 +97,29 @@ func Parse(name string, data []byte) (fleet *Fleet, err error) {
 	return fleet, nil
 }
 
+// catchPanics is switched off by FuzzLoad so the fuzzer sees a panic
+// instead of the error it is turned into.
+var catchPanics = true
+
 type parser struct {
 	file, dir  string
 	problems   []Problem
 	pairs      map[[2]string]bool       // cert/key pairs already checked
 	endpointAt map[string]endpointOwner // host:port → first cluster listing it
+	visits     int                      // fields walked, see over
+}
+
+// maxVisits bounds the walk: YAML aliases let a small file expand into
+// billions of fields ("billion laughs"); five thousand clusters of twenty
+// fields stay far below it.
+const maxVisits = 1_000_000
+
+func (p *parser) over() bool {
+	p.visits++
+	if p.visits == maxVisits {
+		p.errf(nil, "", "inventory too large: more than %d fields once YAML aliases are expanded", maxVisits)
+	}
+	return p.visits >= maxVisits
 }
 
 type endpointOwner struct {
@@ -140,6 +165,10 @@ func (p *parser) parse(data []byte) *Fleet {
 		p.errf(doc.Content[0], "", "empty inventory: expected name, defaults and clusters")
 		return nil
 	}
+	if root.Kind != yaml.MappingNode {
+		p.errf(doc.Content[0], "", "expected a mapping with name, defaults and clusters, got %s", kindName(root))
+		return nil
+	}
 	p.secrets(root, "", 0)
 	fleet := &Fleet{Source: p.file}
 	var defaultsNode, clustersNode *yaml.Node
@@ -165,15 +194,47 @@ func (p *parser) parse(data []byte) *Fleet {
 	return fleet
 }
 
+// isParserError recognises yaml.v3's parser (not scanner) messages, whose
+// "line N" is 0-based (libyaml's mark, printed without the scanner's +1).
+func isParserError(msg string) bool {
+	for _, p := range []string{"did not find expected <document start>", "did not find expected node content",
+		"did not find expected '-' indicator", "did not find expected key", "did not find expected ',' or ']'",
+		"did not find expected ',' or '}'", "found undefined tag handle", "found duplicate %", "found incompatible YAML document"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func isScannerError(msg string) bool {
+	for _, p := range []string{"mapping values are not allowed", "found character that cannot start any token",
+		"found a tab character", "could not find expected ':'", "found unexpected end of stream", "did not find expected",
+		"found unknown escape character", "found unexpected ':'", "block sequence entries are not allowed"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // syntax turns a YAML parser error into a located problem.
 func (p *parser) syntax(err error) {
 	msg := err.Error()
 	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
+		if isParserError(m[2]) {
+			line++ // yaml.v3 prints the parser's 0-based mark here
+		}
 		p.problems = append(p.problems, Problem{File: p.file, Line: line, Message: "YAML syntax: " + m[2]})
 		return
 	}
-	p.problems = append(p.problems, Problem{File: p.file, Message: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")})
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	line := 0
+	if isParserError(msg) || isScannerError(msg) {
+		line = 1 // yaml.v3 omits "line N" when its 0-based mark is 0
+	}
+	p.problems = append(p.problems, Problem{File: p.file, Line: line, Message: "YAML syntax: " + msg})
 }
 
 func (p *parser) clusters(n, root *yaml.Node, defaults *spec) []Cluster {
@@ -193,6 +254,9 @@ func (p *parser) clusters(n, root *yaml.Node, defaults *spec) []Cluster {
 	names := map[string]int{}
 	var out []Cluster
 	for i, item := range seq.Content {
+		if p.over() {
+			break
+		}
 		path := fmt.Sprintf("clusters[%d]", i)
 		s := defaults.clone()
 		s.at["name"], s.at["endpoints"] = loc{}, loc{} // never inherited
@@ -205,7 +269,11 @@ func (p *parser) clusters(n, root *yaml.Node, defaults *spec) []Cluster {
 		switch {
 		case s.c.Name == "" && s.at["name"].n == nil:
 			p.errf(item, path, "missing name")
-		case s.c.Name != "":
+		case s.c.Name == "":
+			if n := deref(s.at["name"].n); n != nil && n.Kind == yaml.ScalarNode {
+				p.errf(s.at["name"].n, path+".name", "empty name")
+			}
+		default:
 			if first, dup := names[s.c.Name]; dup {
 				p.errf(s.at["name"].n, path+".name", "duplicate cluster name %q (first at line %d)", s.c.Name, first)
 			} else {
@@ -269,6 +337,9 @@ func (p *parser) fields(n *yaml.Node, path string, allowed []string, visit func(
 	}
 	seen := map[string]int{}
 	for i := 0; i+1 < len(m.Content); i += 2 {
+		if p.over() {
+			return
+		}
 		k, v := m.Content[i], m.Content[i+1]
 		kd := deref(k)
 		if kd == nil || kd.Kind != yaml.ScalarNode {

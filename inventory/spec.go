@@ -111,6 +111,9 @@ func (p *parser) endpoints(s *spec, v *yaml.Node, path string) {
 	s.c.Endpoints, s.endpointNodes = nil, nil
 	seen := map[string]int{}
 	for i, item := range seq.Content {
+		if p.over() {
+			return
+		}
 		fp := fmt.Sprintf("%s[%d]", path, i)
 		raw, ok := p.text(item, fp)
 		if !ok {
@@ -272,6 +275,15 @@ func (p *parser) checkCA(n *yaml.Node, path, file string) {
 
 func (p *parser) auth(s *spec, v *yaml.Node, path string) {
 	var sourceSet bool
+	if m := deref(v); m != nil && m.Kind == yaml.MappingNode {
+		for i := 0; i < len(m.Content); i += 2 {
+			if isSecretKey(m.Content[i].Value) {
+				// Reported as an inline secret; "no password source" would
+				// be noise next to it.
+				s.set("auth.inline", m.Content[i], join(path, m.Content[i].Value))
+			}
+		}
+	}
 	p.fields(v, path, authFields, func(key string, k, val *yaml.Node) {
 		fp := join(path, key)
 		switch key {
@@ -363,6 +375,9 @@ func (p *parser) hooks(s *spec, v *yaml.Node, path string) {
 		}
 		var argv []string
 		for i, a := range seq.Content {
+			if p.over() {
+				return
+			}
 			arg, ok := p.text(a, fmt.Sprintf("%s[%d]", fp, i))
 			if !ok {
 				if i == 0 {
@@ -406,7 +421,7 @@ func (p *parser) crossChecks(s *spec, scope string) {
 	a := s.c.Auth
 	hasSource := a.PasswordEnv != "" || a.PasswordFile != ""
 	switch {
-	case a.User != "" && !hasSource && mine("auth.user"):
+	case a.User != "" && !hasSource && mine("auth.user") && !mine("auth.inline"):
 		l := s.at["auth.user"]
 		p.errf(l.n, l.path, "user %q has no password source: set auth.password_env or auth.password_file", a.User)
 	case a.User == "" && hasSource && (mine("auth.password_env") || mine("auth.password_file")):
@@ -423,8 +438,9 @@ func readable(path string) bool {
 	if err != nil {
 		return false
 	}
-	f.Close()
-	return true
+	defer f.Close()
+	st, err := f.Stat()
+	return err == nil && !st.IsDir()
 }
 
 // text reads a scalar as a string; null or "" mean "not set".
