@@ -50,14 +50,14 @@ func Events(ctx context.Context, cli *clientv3.Client, prefix string, leased, un
 	n, err := putAll(ctx, cli, leased, func(i int) clientv3.Op {
 		key := fmt.Sprintf("%sns-%d/leased-%08d", prefix, i%EventNamespaces, i)
 		return clientv3.OpPut(key, val, clientv3.WithLease(res.Leases[i/KeysPerLease]))
-	})
+	}, nil)
 	res.Leased = n
 	if err != nil {
 		return res, fmt.Errorf("seed leased events under %q: %w", prefix, err)
 	}
 	n, err = putAll(ctx, cli, unleased, func(i int) clientv3.Op {
 		return clientv3.OpPut(fmt.Sprintf("%sns-%d/unleased-%08d", prefix, i%EventNamespaces, i), val)
-	})
+	}, nil)
 	res.Unleased = n
 	if err != nil {
 		return res, fmt.Errorf("seed unleased events under %q: %w", prefix, err)

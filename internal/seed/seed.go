@@ -27,8 +27,9 @@ const Workers = 4
 
 // putAll writes n keys, op(i) giving the i-th put, in transactions of
 // MaxTxnOps. It returns how many keys were written (whole committed
-// transactions only) and the first error.
-func putAll(ctx context.Context, cli *clientv3.Client, n int, op func(i int) clientv3.Op) (int, error) {
+// transactions only) and the first error; committed, when not nil, is told
+// each committed range [start, end) so callers can count exactly by kind.
+func putAll(ctx context.Context, cli *clientv3.Client, n int, op func(i int) clientv3.Op, committed func(start, end int)) (int, error) {
 	if n <= 0 {
 		return 0, nil
 	}
@@ -61,6 +62,9 @@ func putAll(ctx context.Context, cli *clientv3.Client, n int, op func(i int) cli
 					cancel()
 				} else {
 					written += end - start
+					if committed != nil {
+						committed(start, end)
+					}
 				}
 				mu.Unlock()
 			}
@@ -87,7 +91,7 @@ feed:
 func V3Keys(ctx context.Context, cli *clientv3.Client, prefix string, n int) (int, error) {
 	written, err := putAll(ctx, cli, n, func(i int) clientv3.Op {
 		return clientv3.OpPut(fmt.Sprintf("%s%08d", prefix, i), fmt.Sprintf("value-%d", i))
-	})
+	}, nil)
 	if err != nil {
 		return written, fmt.Errorf("seed v3 keys under %q: %w", prefix, err)
 	}
