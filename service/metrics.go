@@ -1,0 +1,125 @@
+package service
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/etcdaudit/etcdaudit/report"
+)
+
+// metrics are the service's own series; the latest scan's gauges come from
+// latestCollector.
+type metrics struct {
+	duration    prometheus.Histogram
+	scans       *prometheus.CounterVec
+	skipped     prometheus.Counter
+	running     prometheus.Gauge
+	lastSuccess prometheus.Gauge
+	nextScan    prometheus.Gauge
+	latest      *latestCollector
+}
+
+func newMetrics(s *Server) *metrics {
+	return &metrics{
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "etcdaudit_scan_duration_seconds", Help: "Wall time of scans run by etcdaudit serve, collection and judgement.",
+			Buckets: []float64{1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600},
+		}),
+		scans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "etcdaudit_scans_total", Help: "Scans run by etcdaudit serve, by outcome (success, error, cancelled).",
+		}, []string{"outcome"}),
+		skipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "etcdaudit_scans_skipped_total", Help: "Scheduled scans skipped because a scan was still running.",
+		}),
+		running: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "etcdaudit_scan_running", Help: "1 while a scan is running.",
+		}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "etcdaudit_last_success_timestamp_seconds", Help: "Unix time the last scan was recorded successfully by etcdaudit serve; 0 before the first.",
+		}),
+		nextScan: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "etcdaudit_next_scan_timestamp_seconds", Help: "Unix time of the next scheduled scan (jitter included).",
+		}),
+		latest: &latestCollector{s: s},
+	}
+}
+
+func (m *metrics) register(reg *prometheus.Registry) error {
+	for _, c := range []prometheus.Collector{m.duration, m.scans, m.skipped, m.running, m.lastSuccess, m.nextScan, m.latest,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	for _, o := range []string{"success", "error", "cancelled"} {
+		m.scans.WithLabelValues(o) // present at zero, so rate() and alerts work from the start
+	}
+	return nil
+}
+
+var descCollectorErrors = prometheus.NewDesc("etcdaudit_collector_errors",
+	"Collector errors in the latest recorded scan, by collector (members and clusters summed).",
+	[]string{"collector"}, nil)
+
+// latestCollector serves the latest recorded scan's gauges at scrape time.
+// It is unchecked and built from the current snapshot on every scrape, so
+// when a member or control disappears from the fleet its series disappears
+// too, instead of lingering with its last value as a registered GaugeVec's
+// would.
+type latestCollector struct{ s *Server }
+
+func (c *latestCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c *latestCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.snap()
+	if st.latest == nil {
+		return
+	}
+	report.NewCollector(st.latest).Collect(ch)
+	errs := map[string]int{}
+	for _, name := range collectorNames(st) {
+		errs[labelValue(name)] = 0 // every collector present, at 0 when it did not fail
+	}
+	if f := st.latest.Facts; f != nil {
+		for _, cl := range f.Clusters {
+			for _, e := range cl.Errors {
+				errs[labelValue(e.Collector)]++
+			}
+			for _, m := range cl.Members {
+				for _, e := range m.Errors {
+					errs[labelValue(e.Collector)]++
+				}
+			}
+		}
+	}
+	for name, n := range errs {
+		m, err := prometheus.NewConstMetric(descCollectorErrors, prometheus.GaugeValue, float64(n), name)
+		if err != nil {
+			m = prometheus.NewInvalidMetric(descCollectorErrors, err)
+		}
+		ch <- m
+	}
+}
+
+func collectorNames(st *snapshot) []string {
+	if st.latest.Facts == nil {
+		return nil
+	}
+	names := append([]string(nil), st.latest.Facts.Collectors...)
+	sort.Strings(names)
+	return names
+}
+
+// labelValue makes a name read from the history file a valid label value
+// (client_golang refuses invalid UTF-8) without control characters.
+func labelValue(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '\uFFFD'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+}

@@ -1,0 +1,149 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/etcdaudit/etcdaudit/history"
+	"github.com/etcdaudit/etcdaudit/results"
+)
+
+// snapshot is what the pages, the API and /metrics show. It is replaced
+// whole after each scan and never modified, so readers need no lock beyond
+// taking the pointer.
+type snapshot struct {
+	latest   *results.Report
+	previous *results.Report // the scan before latest, for "since last scan"
+	drift    *history.Drift  // previous → latest; nil with fewer than two scans
+	trend    []history.Entry // newest first
+	entry    history.Entry   // latest's index entry
+}
+
+func (s *Server) snap() *snapshot {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.state
+}
+
+// reload rebuilds the snapshot from the history (at start, after a scan).
+func (s *Server) reload(ctx context.Context) error {
+	list, err := s.store.List(ctx, s.cfg.TrendScans)
+	if err != nil {
+		return err
+	}
+	next := &snapshot{trend: list}
+	if len(list) > 0 {
+		next.entry = list[0]
+		if next.latest, err = s.store.Get(ctx, list[0].ID); err != nil {
+			return err
+		}
+	}
+	if len(list) > 1 {
+		if next.previous, err = s.store.Get(ctx, list[1].ID); err != nil {
+			return err
+		}
+		if next.drift, err = history.Diff(next.previous, next.latest, s.cfg.Drift); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.state = next
+	s.mu.Unlock()
+	return nil
+}
+
+// startScan starts a scan in the background unless one is running.
+func (s *Server) startScan(trigger string) error {
+	return s.launch(trigger, nil)
+}
+
+// launch runs a scan in the background; done (if set) receives its outcome.
+func (s *Server) launch(trigger string, done chan<- scanOutcome) error {
+	if s.baseCtx.Err() != nil {
+		return errors.New("the service is stopping")
+	}
+	if !s.running.CompareAndSwap(false, true) {
+		return ErrBusy
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		out := s.runScan(s.baseCtx, trigger)
+		s.running.Store(false) // before answering: a waiting client may start the next scan at once
+		if done != nil {
+			done <- out
+		}
+	}()
+	return nil
+}
+
+type scanOutcome struct {
+	Entry   history.Entry `json:"entry,omitzero"`
+	Outcome string        `json:"outcome"` // success | error | cancelled
+	Error   string        `json:"error,omitempty"`
+}
+
+// runScan scans, records and publishes. A scan that was cancelled or cut
+// short is not recorded: the history holds whole scans only.
+func (s *Server) runScan(ctx context.Context, trigger string) scanOutcome {
+	s.metrics.running.Set(1)
+	defer s.metrics.running.Set(0)
+	start := time.Now()
+	log := s.log.With("trigger", trigger)
+	log.Info("scan started")
+	scanCtx, cancel := context.WithTimeout(ctx, s.cfg.ScanTimeout)
+	defer cancel()
+	rep, err := s.cfg.Scan(scanCtx)
+	dur := time.Since(start)
+	s.metrics.duration.Observe(dur.Seconds())
+	fail := func(outcome string, err error) scanOutcome {
+		s.metrics.scans.WithLabelValues(outcome).Inc()
+		s.setErr(err)
+		log.Error("scan "+outcome, "err", err, "duration", dur.Round(time.Millisecond))
+		return scanOutcome{Outcome: outcome, Error: err.Error()}
+	}
+	switch {
+	case ctx.Err() != nil:
+		return fail("cancelled", fmt.Errorf("scan cancelled (service stopping) after %s; not recorded", dur.Round(time.Millisecond)))
+	case err != nil:
+		return fail("error", err)
+	case rep == nil:
+		return fail("error", errors.New("scan returned no report"))
+	case rep.Facts != nil && rep.Facts.Interrupted != "":
+		return fail("error", fmt.Errorf("scan cut short (%s); not recorded", rep.Facts.Interrupted))
+	}
+	// Recording is one short bbolt transaction; finish it even when a stop
+	// arrives now, so a completed scan is not lost.
+	recCtx := context.WithoutCancel(ctx)
+	entry, pruned, err := s.store.Put(recCtx, rep, history.WithRetention(s.retention(recCtx)))
+	if err != nil {
+		return fail("error", fmt.Errorf("record scan: %w", err))
+	}
+	if len(pruned) > 0 {
+		log.Info("history pruned", "deleted", len(pruned))
+	}
+	if err := s.reload(recCtx); err != nil {
+		return fail("error", fmt.Errorf("reload history: %w", err))
+	}
+	s.metrics.scans.WithLabelValues("success").Inc()
+	s.metrics.lastSuccess.Set(float64(s.cfg.Now().UnixNano()) / 1e9)
+	s.setErr(nil)
+	log.Info("scan recorded", "scan_id", entry.ID, "duration", dur.Round(time.Millisecond),
+		"failed", entry.Counts.Failed, "error", entry.Counts.Error)
+	return scanOutcome{Entry: entry, Outcome: "success"}
+}
+
+// retention is the configured policy, or else the one saved in the
+// history by `history prune --save`.
+func (s *Server) retention(ctx context.Context) history.Retention {
+	if !s.cfg.Retention.IsZero() {
+		return s.cfg.Retention
+	}
+	r, err := s.store.SavedRetention(ctx)
+	if err != nil {
+		s.log.Warn("saved retention unreadable; keeping everything", "err", err)
+	}
+	return r
+}
