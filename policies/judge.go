@@ -16,8 +16,8 @@ import (
 // Judge is the one pipeline from facts to a report that scan, eval, serve
 // and the demo all call: evaluate, apply waivers (an unknown control in the
 // waivers is an error), sort results by cluster, member and control, and
-// fill scan id, times, controls and summary. now is the judging time (it
-// decides which waivers expired) and becomes FinishedAt.
+// fill scan id, times, controls and summary. now is the judging time: it
+// decides which waivers expired and stamps the scan id.
 func Judge(ctx context.Context, e *Engine, facts *collectors.Facts, w *Waivers, now time.Time) (*results.Report, error) {
 	if e == nil {
 		return nil, fmt.Errorf("judge: no policy engine")
@@ -34,9 +34,14 @@ func Judge(ctx context.Context, e *Engine, facts *collectors.Facts, w *Waivers, 
 	}
 	w.Apply(rs, now)
 	SortResults(rs)
-	started := facts.StartedAt
+	// The report's times are the facts' collection window, so judging saved
+	// facts later (eval) gives the same report as the scan that saved them.
+	started, finished := facts.StartedAt, facts.FinishedAt
 	if started.IsZero() {
 		started = now
+	}
+	if finished.IsZero() || finished.Before(started) {
+		finished = now
 	}
 	return &results.Report{
 		Schema:      results.ReportSchema,
@@ -44,7 +49,7 @@ func Judge(ctx context.Context, e *Engine, facts *collectors.Facts, w *Waivers, 
 		ScanID:      NewScanID(now),
 		Inventory:   facts.Inventory,
 		StartedAt:   started,
-		FinishedAt:  now,
+		FinishedAt:  finished,
 		Controls:    e.Controls(),
 		Results:     rs,
 		Summary:     results.Summarize(rs),

@@ -50,7 +50,8 @@ plan(v, target) := msg if {
 
 migration_note(v) := note if {
 	mig := data.etcdaudit.upgrade.v2_migration
-	versions.line_index(versions.line(v)) < versions.line_index(mig.before)
+	# The hop into `before` states it in its own preconditions already.
+	versions.line_index(versions.line(v)) < versions.line_index(mig.before) - 1
 	note := sprintf("; the v2->v3 data migration must happen on %s, before %s (%s; %s)", [concat(" or ", mig.lines), mig.before, mig.tool, mig.source])
 } else := ""
 
