@@ -88,11 +88,12 @@ type htmlCell struct {
 	Title  string
 }
 
+// htmlResult is one row of a drill-down. Control titles and tags are not
+// repeated per row (the page's script looks them up in the controls table):
+// on a large fleet they would be most of the page's weight.
 type htmlResult struct {
 	results.Result
-	Title   string
 	Subject string
-	TagList string
 	Waiver  string
 }
 
@@ -217,7 +218,7 @@ func (h *htmlReporter) Render(w io.Writer, r *results.Report) error {
 				for _, res := range rs {
 					n.Add(res.Status)
 				}
-				cell.Title = fmt.Sprintf("%s · %s: %s (%s)", c.Name, heatIDs[j], s, countsText(n))
+				cell.Title = heatIDs[j] + ": " + countsText(n)
 			}
 			row.Cells = append(row.Cells, cell)
 		}
@@ -251,9 +252,7 @@ func (h *htmlReporter) Render(w io.Writer, r *results.Report) error {
 }
 
 func (h *htmlReporter) result(v *view, res results.Result, subject string) htmlResult {
-	c := v.controls[res.Control]
-	hr := htmlResult{Result: res, Title: v.title(res.Control), Subject: subject,
-		TagList: " " + strings.Join(c.Tags, " ") + " "}
+	hr := htmlResult{Result: res, Subject: subject}
 	if wv := res.Waiver; wv != nil {
 		hr.Waiver = "waived" + expiry(wv) + ": " + wv.Justification
 	}
@@ -281,7 +280,7 @@ func (h *htmlReporter) cluster(v *view, i int, c clusterView, now time.Time) htm
 		}
 		for _, res := range m.Results {
 			if keep(res) {
-				hc.Results = append(hc.Results, h.result(v, res, "member "+m.Name))
+				hc.Results = append(hc.Results, h.result(v, res, m.Name))
 			} else {
 				hc.Passed++
 			}

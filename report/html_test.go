@@ -125,7 +125,7 @@ func TestHTMLFiltersInChromium(t *testing.T) {
 	}
 	// Only failed result rows remain visible.
 	for _, row := range regexp.MustCompile(`<tr class="res"[^>]*>`).FindAllString(dom, -1) {
-		if !strings.Contains(row, `data-status="failed"`) && !strings.Contains(row, "hidden") {
+		if !strings.Contains(row, `data-s="failed"`) && !strings.Contains(row, "hidden") {
 			t.Errorf("non-failed result row visible: %s", row)
 		}
 	}

@@ -13,7 +13,24 @@
   var clusters = all('details.cluster');
   var results = all('tr.res');
   var controls = all('table.controls tbody tr');
-  function hasTag(el, tag) { return !tag || (el.getAttribute('data-tags') || '').indexOf(' ' + tag + ' ') >= 0; }
+  // Control metadata lives once, in the controls table; result rows only
+  // carry the control ID.
+  var meta = {};
+  controls.forEach(function (tr) { meta[tr.dataset.c] = { tags: tr.dataset.tags || '', title: tr.dataset.title || '' }; });
+  function tagsOf(el) {
+    if (el.hasAttribute('data-tags')) { return el.getAttribute('data-tags'); }
+    var m = meta[el.dataset.c];
+    return m ? m.tags : '';
+  }
+  function hasTag(el, tag) { return !tag || tagsOf(el).indexOf(' ' + tag + ' ') >= 0; }
+  function titles(root) {
+    all('tr.res td.c', root).forEach(function (td) {
+      if (td.dataset.t) { return; }
+      var m = meta[td.parentNode.dataset.c];
+      if (m && m.title) { td.appendChild(doc.createTextNode(' ' + m.title)); }
+      td.dataset.t = '1';
+    });
+  }
   function apply() {
     var on = {};
     boxes.forEach(function (b) { on[b.value] = b.checked; });
@@ -29,7 +46,7 @@
       var any = false, judged = false;
       all('td.cell', tr).forEach(function (td) {
         var col = colOn[td.getAttribute('data-col')];
-        var st = td.getAttribute('data-status');
+        var st = td.getAttribute('data-s');
         td.hidden = !col;
         if (st) { judged = true; }
         var vis = col && st && on[st];
@@ -44,7 +61,7 @@
       if (ok) { n++; }
     });
     clusters.forEach(function (el) { el.hidden = !visible[el.dataset.i]; });
-    results.forEach(function (tr) { tr.hidden = !(on[tr.dataset.status] && hasTag(tr, tag)); });
+    results.forEach(function (tr) { tr.hidden = !(on[tr.dataset.s] && hasTag(tr, tag)); });
     controls.forEach(function (tr) { tr.hidden = !hasTag(tr, tag); });
     shown.textContent = n + ' of ' + rows.length + ' clusters shown';
   }
@@ -98,6 +115,9 @@
   doc.getElementById('open-all').addEventListener('click', function () { clusters.forEach(function (el) { if (!el.hidden) { el.open = true; } }); });
   doc.getElementById('close-all').addEventListener('click', function () { clusters.forEach(function (el) { el.open = false; }); });
   window.addEventListener('hashchange', openHash);
+  clusters.forEach(function (el) { el.addEventListener('toggle', function () { if (el.open) { titles(el); } }); });
+  var fleet = doc.getElementById('fleet');
+  if (fleet) { titles(fleet); }
   fromURL();
   apply();
   openHash();
