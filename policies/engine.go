@@ -263,7 +263,7 @@ func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]resul
 		cf := &facts.Clusters[i]
 		if q := e.scopes[results.ScopeCluster]; q != nil {
 			rs, err := e.evalSubject(ctx, q, in.clusterInput(i), func(c *control) (results.Status, string) {
-				return missingCluster(c.needs, cf)
+				return missingCluster(c.needs, cf, facts.Collectors)
 			}, cf.Name, "")
 			if err != nil {
 				return nil, err

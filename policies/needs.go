@@ -121,7 +121,7 @@ func missingMember(needs []string, m *collectors.MemberFacts, selected []string)
 	return "", ""
 }
 
-func missingCluster(needs []string, c *collectors.ClusterFacts) (results.Status, string) {
+func missingCluster(needs []string, c *collectors.ClusterFacts, selected []string) (results.Status, string) {
 	for _, n := range needs {
 		if mf, ok := strings.CutPrefix(n, "members."); ok {
 			if slices.ContainsFunc(c.Members, func(m collectors.MemberFacts) bool { return memberHas(&m, mf) }) {
@@ -132,7 +132,7 @@ func missingCluster(needs []string, c *collectors.ClusterFacts) (results.Status,
 			}
 			// Report the first member's reason; every member lacks it.
 			m := &c.Members[0]
-			st, msg := explain(mf, m.Errors, m.Runs, memberUnreachable(m), nil)
+			st, msg := explain(mf, m.Errors, m.Runs, memberUnreachable(m), selected)
 			return st, fmt.Sprintf("no member has fact %s (member %s: %s)", mf, MemberKey(m), msg)
 		}
 		if !clusterHas(c, n) {
@@ -140,7 +140,7 @@ func missingCluster(needs []string, c *collectors.ClusterFacts) (results.Status,
 			if c.DiscoveryErr != "" {
 				unreach = "cluster discovery failed: " + c.DiscoveryErr
 			}
-			return explain(n, c.Errors, c.Runs, unreach, nil)
+			return explain(n, c.Errors, c.Runs, unreach, selected)
 		}
 	}
 	return "", ""
