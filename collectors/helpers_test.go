@@ -39,6 +39,11 @@ func fleetFor(t *testing.T, name string, c *etcdtest.Cluster) *inventory.Fleet {
 	return &inventory.Fleet{Name: "test", Clusters: []inventory.Cluster{ic}}
 }
 
+// fleetForBench is fleetFor for a plain (no TLS, no auth) test cluster.
+func fleetForBench(c *etcdtest.Cluster) *inventory.Fleet {
+	return &inventory.Fleet{Name: "bench", Clusters: []inventory.Cluster{{Name: "bench", Endpoints: c.Endpoints()}}}
+}
+
 func run(t *testing.T, fleet *inventory.Fleet, opts collectors.Options) *collectors.Facts {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Collector benchmarks (issue 3), side by side with what an operator or a
+# quick script does today, on real etcd servers started here and stopped on
+# exit. Prints the figures the README's performance table holds.
+#
+#   1. leases: lease coverage of BENCH_KEYS (default 1,000,000) events keys,
+#      half leased, on one etcd 3.5 server, then on one 3.7 server:
+#      `etcdaudit facts --collectors version,event_leases` vs a plain clientv3
+#      keys-only pager (page 10,000, pinned revision) vs
+#      `etcdctl get --prefix --keys-only -w json | jq`; peak RSS by /usr/bin/time -v.
+#   2. fleet: quick-profile facts on 60 single-member + 10 three-member
+#      clusters (90 etcd 3.5 processes, --enable-v2) vs the sequential loop of
+#      etcdctl endpoint status / endpoint health / get --from-key --limit 1 /
+#      ETCDCTL_API=2 ls -r per endpoint; and how etcdaudit's time grows with
+#      10, 30, 60 and 90 members.
+#
+# BENCH_PARTS=leases,fleet picks parts; BENCH_KEYS, BENCH_VERSIONS (default
+# "3.5.35 3.7.3") shrink a run. Seeding a million keys takes about a minute
+# per server on two cores: run it when the numbers are needed, not in a loop.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+ETCD_DIR=${ETCDAUDIT_ETCD_DIR:-$ROOT/.cache/etcd}
+ETCDCTL=${ETCDCTL:-/usr/bin/etcdctl}
+PARTS=${BENCH_PARTS:-leases,fleet}
+KEYS=${BENCH_KEYS:-1000000}
+VERSIONS=${BENCH_VERSIONS:-3.5.35 3.7.3}
+WORK=$(mktemp -d /tmp/etcdaudit-bench.XXXXXX)
+PIDS=()
+
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+for tool in "$ETCDCTL" jq /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool not found (make deps)" >&2; exit 1; }
+done
+mkdir -p bin
+go build -o bin/etcdaudit ./cmd/etcdaudit
+go test -c -o "$WORK/collectors.test" ./collectors
+BIN=$ROOT/bin/etcdaudit
+
+# free_ports N prints N free TCP ports on 127.0.0.1.
+free_ports() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+# start_member NAME VERSION CLIENT_PORT PEER_PORT INITIAL_CLUSTER TOKEN [flags...]
+start_member() {
+  local name=$1 version=$2 cport=$3 pport=$4 initial=$5 token=$6
+  shift 6
+  local bin="$ETCD_DIR/v$version/etcd"
+  [ -x "$bin" ] || { echo "bench: $bin missing (make etcd-binaries)" >&2; exit 1; }
+  mkdir -p "$WORK/$name"
+  "$bin" --name "$name" --data-dir "$WORK/$name/data" \
+    --listen-client-urls "http://127.0.0.1:$cport" --advertise-client-urls "http://127.0.0.1:$cport" \
+    --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
+    --initial-cluster "$initial" --initial-cluster-token "$token" --initial-cluster-state new \
+    --log-level error --unsafe-no-fsync "$@" >"$WORK/$name/log" 2>&1 &
+  PIDS+=($!)
+}
+
+# wait_ready ENDPOINT...: v3 Status until it answers (never GET /health,
+# which writes to the raft log on these versions with --enable-v2).
+wait_ready() {
+  local ep
+  for ep in "$@"; do
+    for _ in $(seq 1 200); do
+      if ETCDCTL_API=3 "$ETCDCTL" --endpoints "$ep" --command-timeout 1s endpoint status >/dev/null 2>&1; then continue 2; fi
+      sleep 0.1
+    done
+    echo "bench: $ep never became ready" >&2
+    exit 1
+  done
+}
+
+# timed LABEL CMD...: runs CMD under /usr/bin/time -v; prints wall seconds
+# and peak RSS (MB) and keeps CMD's stdout in $WORK/out.
+timed() {
+  local label=$1
+  shift
+  /usr/bin/time -v -o "$WORK/time" "$@" >"$WORK/out" 2>"$WORK/err" || { echo "bench: $label failed:" >&2; cat "$WORK/err" >&2; exit 1; }
+  local wall rss
+  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$WORK/time")
+  rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$WORK/time")
+  LAST_WALL=$wall
+  LAST_RSS=$rss
+  printf '  %-46s %8.2f s  peak RSS %7s MB\n' "$label" "$wall" "$rss"
+}
+
+bench_leases() {
+  local version=$1
+  read -r cport pport < <(free_ports 2)
+  local name="lease-$version" ep="http://127.0.0.1:$cport"
+  start_member "$name" "$version" "$cport" "$pport" "$name=http://127.0.0.1:$pport" "$name" --quota-backend-bytes 8589934592
+  local pid=${PIDS[-1]}
+  wait_ready "$ep"
+  echo "== lease coverage, etcd $version, $KEYS events keys (half leased, 1,000 keys a lease)"
+  timed "seed (TestBenchSeedEvents)" env ETCDAUDIT_BENCH_ENDPOINT="$ep" ETCDAUDIT_BENCH_KEYS="$KEYS" \
+    "$WORK/collectors.test" -test.run '^TestBenchSeedEvents$' -test.v
+  grep -h seeded "$WORK/out" | sed 's/^/    /'
+  local best_a=999999 best_p=999999 rss_a=0
+  for rep in 1 2; do
+    timed "etcdaudit facts --collectors version,event_leases" "$BIN" facts --endpoints "$ep" \
+      --collectors version,event_leases --timeout 10m -o "$WORK/facts.json"
+    best_a=$(echo "$best_a $LAST_WALL" | awk '{print ($2<$1)?$2:$1}'); rss_a=$(echo "$rss_a $LAST_RSS" | awk '{print ($2>$1)?$2:$1}')
+    jq -r '.clusters[0].event_leases | "    etcdaudit: \(.keys) keys, \(.leased) leased, \(.unleased) unleased, \(.leases) leases, method \(.method)"' "$WORK/facts.json"
+    timed "clientv3 keys-only pager (page 10,000)" env ETCDAUDIT_BENCH_ENDPOINT="$ep" \
+      "$WORK/collectors.test" -test.run '^TestBenchKeysOnlyPager$' -test.v
+    best_p=$(echo "$best_p $LAST_WALL" | awk '{print ($2<$1)?$2:$1}')
+    grep -h '^pager:' "$WORK/out" | sed 's/^/    /'
+  done
+  timed "etcdctl get --keys-only -w json | jq" bash -c \
+    "ETCDCTL_API=3 '$ETCDCTL' --endpoints '$ep' --command-timeout 10m get /registry/events/ --prefix --keys-only -w json | jq '[.kvs[] | select(.lease)] | length'"
+  echo "    etcdctl+jq leased count: $(cat "$WORK/out")"
+  echo "  RESULT leases etcd $version: etcdaudit ${best_a}s (peak RSS ${rss_a} MB), pager ${best_p}s, etcdctl+jq ${LAST_WALL}s"
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$WORK/$name"
+}
+
+bench_fleet() {
+  echo "== fleet facts, quick profile: 60 single-member + 10 three-member clusters (etcd 3.5.35, --enable-v2)"
+  local ports i j
+  read -r -a ports < <(free_ports 180)
+  local p=0 yaml="$WORK/fleet-all.yaml"
+  : >"$WORK/endpoints"
+  declare -a clusters=()
+  for i in $(seq 1 60); do
+    local n="s$i" c=${ports[p]} q=${ports[p+1]}
+    p=$((p + 2))
+    start_member "$n" 3.5.35 "$c" "$q" "$n=http://127.0.0.1:$q" "$n" --enable-v2
+    clusters+=("$n http://127.0.0.1:$c")
+    echo "http://127.0.0.1:$c" >>"$WORK/endpoints"
+  done
+  for i in $(seq 1 10); do
+    local initial="" eps=""
+    for j in 1 2 3; do
+      initial+="t$i-$j=http://127.0.0.1:${ports[p + 2*j - 1]},"
+    done
+    initial=${initial%,}
+    for j in 1 2 3; do
+      local c=${ports[p + 2*j - 2]} q=${ports[p + 2*j - 1]}
+      start_member "t$i-$j" 3.5.35 "$c" "$q" "$initial" "t$i" --enable-v2
+      eps+="http://127.0.0.1:$c,"
+      echo "http://127.0.0.1:$c" >>"$WORK/endpoints"
+    done
+    p=$((p + 6))
+    clusters+=("t$i ${eps%,}")
+  done
+  mapfile -t endpoints <"$WORK/endpoints"
+  wait_ready "${endpoints[@]}"
+  # A little data in every cluster, v3 and v2, so every command has work.
+  for entry in "${clusters[@]}"; do
+    local ep=${entry#* }
+    ep=${ep%%,*}
+    for k in 1 2 3; do
+      ETCDCTL_API=3 "$ETCDCTL" --endpoints "$ep" put "/registry/pods/default/p$k" v >/dev/null
+      ETCDCTL_API=2 "$ETCDCTL" --endpoints "$ep" set "/app/k$k" v >/dev/null
+    done
+  done
+  write_fleet() { # write_fleet FILE N_SINGLE N_TRIPLE
+    local f=$1 e
+    { echo "name: bench"; echo "clusters:"
+      for e in "${clusters[@]:0:$2}" ${3:+"${clusters[@]:60:$3}"}; do
+        echo "  - name: ${e%% *}"
+        echo "    endpoints: [${e#* }]"
+      done; } >"$f"
+  }
+  write_fleet "$WORK/fleet-10.yaml" 10 ""
+  write_fleet "$WORK/fleet-30.yaml" 30 ""
+  write_fleet "$WORK/fleet-60.yaml" 60 ""
+  write_fleet "$yaml" 60 10
+  local size best
+  for size in 10 30 60 all; do
+    best=999999
+    for rep in 1 2 3; do
+      timed "etcdaudit facts --profile quick ($size)" "$BIN" facts -f "$WORK/fleet-$size.yaml" --profile quick -o "$WORK/facts.json"
+      best=$(echo "$best $LAST_WALL" | awk '{print ($2<$1)?$2:$1}')
+    done
+    jq -r '"    \([.clusters[].members[]] | length) members, \([.clusters[].members[] | select(.reachable)] | length) reachable, \([.clusters[] | .errors // [] | length] + [.clusters[].members[] | .errors // [] | length] | add) errors"' "$WORK/facts.json"
+    echo "  RESULT fleet etcdaudit $size: ${best}s"
+  done
+  loop() { # the operator's sequential loop over the first N endpoints
+    local ep
+    for ep in "${endpoints[@]:0:$1}"; do
+      ETCDCTL_API=3 "$ETCDCTL" --endpoints "$ep" endpoint status
+      ETCDCTL_API=3 "$ETCDCTL" --endpoints "$ep" endpoint health
+      ETCDCTL_API=3 "$ETCDCTL" --endpoints "$ep" get "" --from-key --keys-only --limit 1 -w json | jq .count
+      ETCDCTL_API=2 "$ETCDCTL" --endpoints "$ep" ls -r
+    done
+  }
+  export -f loop
+  export ETCDCTL
+  timed "sequential etcdctl loop (10 members)" bash -c "$(declare -p endpoints); $(declare -f loop); loop 10"
+  echo "  RESULT fleet etcdctl-loop 10: ${LAST_WALL}s"
+  timed "sequential etcdctl loop (90 members)" bash -c "$(declare -p endpoints); $(declare -f loop); loop 90"
+  echo "  RESULT fleet etcdctl-loop 90: ${LAST_WALL}s"
+}
+
+echo "machine: $(nproc) cores, $(go version | awk '{print $3}'), $(date -u +%FT%TZ)"
+if [[ ,$PARTS, == *,leases,* ]]; then
+  for v in $VERSIONS; do bench_leases "$v"; done
+fi
+if [[ ,$PARTS, == *,fleet,* ]]; then
+  bench_fleet
+fi
