@@ -26,7 +26,11 @@
   function titles(root) {
     all('tr.res td.c', root).forEach(function (td) {
       if (td.dataset.t) { return; }
-      var m = meta[td.parentNode.dataset.c];
+      var id = td.parentNode.dataset.c, m = meta[id];
+      var code = doc.createElement('code');
+      code.textContent = id;
+      td.textContent = '';
+      td.appendChild(code);
       if (m && m.title) { td.appendChild(doc.createTextNode(' ' + m.title)); }
       td.dataset.t = '1';
     });
