@@ -1,0 +1,127 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	"go.etcd.io/etcd/server/v3/embed"
+
+	"github.com/etcdaudit/etcdaudit/internal/pki"
+)
+
+// clusterSpec describes one in-process demo cluster.
+type clusterSpec struct {
+	name    string
+	members int
+	v2      bool
+	tls     *pki.Files
+}
+
+// runningCluster is a started in-process cluster.
+type runningCluster struct {
+	spec    clusterSpec
+	servers []*embed.Etcd
+	clients []string // client URLs, one per member
+}
+
+func (c *runningCluster) close() {
+	for _, s := range c.servers {
+		s.Close()
+	}
+}
+
+// startCluster starts spec.members embedded etcd 3.5 servers forming one
+// cluster on loopback ports chosen by the kernel, each with its data under
+// dir, and waits until every member is ready.
+func startCluster(ctx context.Context, dir string, spec clusterSpec) (*runningCluster, error) {
+	scheme := "http"
+	if spec.tls != nil {
+		scheme = "https"
+	}
+	type ports struct{ client, peer string }
+	ps := make([]ports, spec.members)
+	var initial []string
+	for i := range ps {
+		cp, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		pp, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		ps[i] = ports{client: fmt.Sprintf("%s://127.0.0.1:%d", scheme, cp), peer: fmt.Sprintf("http://127.0.0.1:%d", pp)}
+		initial = append(initial, fmt.Sprintf("%s-%d=%s", spec.name, i+1, ps[i].peer))
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", spec.name, err)
+	}
+	rc := &runningCluster{spec: spec}
+	for i, p := range ps {
+		cfg := embed.NewConfig()
+		cfg.Name = fmt.Sprintf("%s-%d", spec.name, i+1)
+		cfg.Dir = filepath.Join(dir, cfg.Name)
+		cfg.InitialCluster = strings.Join(initial, ",")
+		cfg.InitialClusterToken = spec.name
+		cfg.EnableV2 = spec.v2
+		cfg.LogLevel = "error"
+		cfg.LogOutputs = []string{filepath.Join(dir, cfg.Name+".log")}
+		cu, pu := mustURL(p.client), mustURL(p.peer)
+		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
+		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
+		if spec.tls != nil {
+			cfg.ClientTLSInfo = transport.TLSInfo{
+				CertFile:       spec.tls.ServerCert,
+				KeyFile:        spec.tls.ServerKey,
+				TrustedCAFile:  spec.tls.CA,
+				ClientCertAuth: true,
+			}
+		}
+		srv, err := embed.StartEtcd(cfg)
+		if err != nil {
+			rc.close()
+			return nil, fmt.Errorf("start %s: %w", cfg.Name, err)
+		}
+		rc.servers = append(rc.servers, srv)
+		rc.clients = append(rc.clients, p.client)
+	}
+	for _, s := range rc.servers {
+		select {
+		case <-s.Server.ReadyNotify():
+		case err := <-s.Err():
+			rc.close()
+			return nil, fmt.Errorf("cluster %s: %w", spec.name, err)
+		case <-time.After(30 * time.Second):
+			rc.close()
+			return nil, fmt.Errorf("cluster %s: not ready after 30s", spec.name)
+		case <-ctx.Done():
+			rc.close()
+			return nil, ctx.Err()
+		}
+	}
+	return rc, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func mustURL(s string) url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(fmt.Sprintf("demo: bad URL %q: %v", s, err)) // built above from integers; cannot happen
+	}
+	return *u
+}
