@@ -82,8 +82,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Compliance and drift auditor for fleets of etcd clusters",
 		Long: `etcdaudit collects facts from every member of every etcd cluster in a fleet
 (versions, v2 data, Kubernetes storage backend, events leases, consistency, TLS),
-judges them with Rego controls, reports the results, and can remediate failures
-behind a reviewed plan.
+judges them with Rego controls, reports the results, keeps a scan history and
+shows what drifted since the last scan.
 
 Exit codes: 0 nothing failed, 100 a control failed or errored,
 101 something was skipped (with --strict), 1 etcdaudit itself could not run.`,
