@@ -109,22 +109,11 @@ func NewCluster(t testing.TB, opts ...Option) *Cluster {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	short, err := shortVersion(cfg.version)
-	if err != nil {
+	if err := cfg.validate(); err != nil {
 		t.Fatalf("%v", err)
 		return nil
 	}
-	cfg.version = short
-	switch {
-	case cfg.members < 1 || cfg.members > 5:
-		t.Fatalf("etcdtest: WithMembers(%d): want 1 to 5", cfg.members)
-	case cfg.v2 && minorAtLeast(short, 6):
-		t.Fatalf("etcdtest: WithV2 on etcd %s: the v2 API (--enable-v2) was removed in 3.6", fullVersions[short])
-	case short == Embed && len(cfg.flags) > 0:
-		t.Fatalf("etcdtest: WithFlags(%q) cannot apply to the in-process server", cfg.flags)
-	case cfg.name == "" || strings.ContainsAny(cfg.name, "=, /"):
-		t.Fatalf("etcdtest: WithName(%q): want a plain name", cfg.name)
-	}
+	short := cfg.version
 	if short != Embed && testing.Short() {
 		t.Skipf("etcdtest: -short runs the in-process server only, not etcd %s", fullVersions[short])
 	}
@@ -137,6 +126,7 @@ func NewCluster(t testing.TB, opts ...Option) *Cluster {
 		if err := os.Mkdir(tlsDir, 0o700); err != nil {
 			t.Fatalf("etcdtest: %v", err)
 		}
+		var err error
 		if c.TLS, err = generateTLS(tlsDir); err != nil {
 			t.Fatalf("etcdtest: generate certificates: %v", err)
 		}
@@ -164,6 +154,27 @@ func NewCluster(t testing.TB, opts ...Option) *Cluster {
 		}
 	}
 	return c
+}
+
+// validate normalises the version and rejects impossible combinations
+// before anything starts.
+func (cfg *config) validate() error {
+	short, err := shortVersion(cfg.version)
+	if err != nil {
+		return err
+	}
+	cfg.version = short
+	switch {
+	case cfg.members < 1 || cfg.members > 5:
+		return fmt.Errorf("etcdtest: WithMembers(%d): want 1 to 5", cfg.members)
+	case cfg.v2 && minorAtLeast(short, 6):
+		return fmt.Errorf("etcdtest: WithV2 on etcd %s: the v2 API (--enable-v2) was removed in 3.6", fullVersions[short])
+	case short == Embed && len(cfg.flags) > 0:
+		return fmt.Errorf("etcdtest: WithFlags(%q) cannot apply to the in-process server", cfg.flags)
+	case cfg.name == "" || strings.ContainsAny(cfg.name, "=, /\n"):
+		return fmt.Errorf("etcdtest: WithName(%q): want a plain name", cfg.name)
+	}
+	return nil
 }
 
 var errPortClash = errors.New("port already in use")

@@ -20,8 +20,9 @@ import (
 	"go.uber.org/zap"
 )
 
-// ErrInProcess is returned (after t.Skip in test goroutines) by Kill, Pause
-// and Resume on embed members: signals cannot target the test's own process.
+// ErrInProcess is returned by Kill, Pause and Resume on embed members:
+// signals cannot target the test's own process. A test that needs them on
+// every version skips on it: if errors.Is(err, etcdtest.ErrInProcess) { t.Skip(err) }.
 var ErrInProcess = errors.New("not supported in-process (embed); use a binary version")
 
 // stopTimeout is how long Stop waits after SIGTERM before SIGKILL.
@@ -91,9 +92,10 @@ func (m *Member) runningLocked() bool {
 // version's server ("" keeps the current one): an upgrade or a downgrade
 // attempt. --enable-v2 is dropped for 3.6+, which no longer has it. It waits
 // until the member knows a leader; if the server exits first (3.6 refusing v2
-// data, a panic) the error carries the exit status and the log tail.
+// data, a panic) the error carries the exit status and the log tail. A
+// missing binary is an error wrapping ErrMissingBinary: call RequireVersion
+// at the top of the test to skip instead.
 func (m *Member) Start(version string) error {
-	m.c.t.Helper()
 	if version == "" {
 		version = m.Version()
 	}
@@ -101,10 +103,6 @@ func (m *Member) Start(version string) error {
 	if err != nil {
 		return err
 	}
-	if short != Embed && testing.Short() {
-		m.c.t.Skipf("etcdtest: -short runs the in-process server only, not etcd %s", fullVersions[short])
-	}
-	RequireVersion(m.c.t, short)
 	if m.Running() {
 		return fmt.Errorf("start %s: already running etcd %s", m.Name, m.FullVersion())
 	}
@@ -175,7 +173,7 @@ func (m *Member) startProcessLocked(short string) error {
 	if err != nil {
 		return fmt.Errorf("open log: %w", err)
 	}
-	fmt.Fprintf(logf, "=== etcdtest: %s starting etcd %s: %s %s\n", time.Now().Format(time.RFC3339Nano),
+	fmt.Fprintf(logf, startMarker+"%s starting etcd %s: %s %s\n", time.Now().Format(time.RFC3339Nano),
 		fullVersions[short], bin, strings.Join(m.args(short), " "))
 	cmd := exec.Command(bin, m.args(short)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -281,12 +279,11 @@ func (m *Member) Stop() error {
 }
 
 // Kill sends SIGKILL to the member's process group and waits for it to exit:
-// a crash, with no chance to flush or leave the cluster. On embed it skips
-// the test.
+// a crash, with no chance to flush or leave the cluster. On embed it returns
+// ErrInProcess.
 func (m *Member) Kill() error {
 	if m.Version() == Embed {
-		m.c.t.Skipf("etcdtest: Kill %s: %v", m.Name, ErrInProcess)
-		return ErrInProcess
+		return fmt.Errorf("etcdtest: kill %s: %w", m.Name, ErrInProcess)
 	}
 	m.kill()
 	return nil
@@ -312,7 +309,8 @@ func (m *Member) kill() {
 }
 
 // Pause freezes the member with SIGSTOP: it keeps its TCP sockets open but
-// answers nothing, like a hung host. Calls to it hit their deadlines.
+// answers nothing, like a hung host. Calls to it hit their deadlines. On
+// embed it returns ErrInProcess.
 func (m *Member) Pause() error { return m.signal("Pause", syscall.SIGSTOP, true) }
 
 // Resume continues a paused member with SIGCONT.
@@ -320,8 +318,7 @@ func (m *Member) Resume() error { return m.signal("Resume", syscall.SIGCONT, fal
 
 func (m *Member) signal(op string, sig syscall.Signal, paused bool) error {
 	if m.Version() == Embed {
-		m.c.t.Skipf("etcdtest: %s %s: %v", op, m.Name, ErrInProcess)
-		return ErrInProcess
+		return fmt.Errorf("etcdtest: %s %s: %w", strings.ToLower(op), m.Name, ErrInProcess)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -422,9 +419,39 @@ func (m *Member) exited() error {
 	}
 }
 
+// tailBlock is what a start error shows of the log: the error, panic and
+// fatal lines of the latest run (a Go panic's stack trace pushes the message
+// out of any short tail), then the last lines.
 func (m *Member) tailBlock() string {
-	return "--- " + m.LogFile + " (last lines) ---\n" + m.LogTail(25)
+	b, err := os.ReadFile(m.LogFile)
+	if err != nil {
+		return fmt.Sprintf("(no log %s: %v)", m.LogFile, err)
+	}
+	if i := bytes.LastIndex(b, []byte(startMarker)); i >= 0 {
+		b = b[i:]
+	}
+	var important []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "panic: ") || strings.Contains(l, `"level":"panic"`) ||
+			strings.Contains(l, `"level":"fatal"`) || strings.Contains(l, `"level":"error"`) {
+			if i := strings.Index(l, `,"stacktrace":`); i >= 0 {
+				l = l[:i] + "}"
+			}
+			important = append(important, l)
+		}
+	}
+	if len(important) > 8 {
+		important = important[len(important)-8:]
+	}
+	out := "--- " + m.LogFile + " ---\n"
+	if len(important) > 0 {
+		out += "errors:\n" + strings.Join(important, "\n") + "\nlast lines:\n"
+	}
+	return out + m.LogTail(15)
 }
+
+// startMarker opens each run's section of a process member's log.
+const startMarker = "=== etcdtest: "
 
 // LogTail returns the last n lines of the member's log file.
 func (m *Member) LogTail(n int) string {

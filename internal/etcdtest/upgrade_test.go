@@ -1,0 +1,103 @@
+package etcdtest_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/etcdaudit/etcdaudit/internal/etcdtest"
+	"github.com/etcdaudit/etcdaudit/internal/seed"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// TestUpgradeRefusedWithV2Snapshot: a 3.5 member whose last snapshot holds v2
+// custom data cannot start on 3.6 ("detected disallowed custom content in
+// v2store"), the error says so, and the member goes back to 3.5 with its data.
+func TestUpgradeRefusedWithV2Snapshot(t *testing.T) {
+	etcdtest.RequireVersion(t, "3.6")
+	c := etcdtest.NewCluster(t, etcdtest.WithVersion("3.5"), etcdtest.WithMembers(3),
+		etcdtest.WithV2(), etcdtest.WithSnapshotCount(5))
+	ctx := ctxT(t, 2*time.Minute)
+	res, err := seed.V2Keys(ctx, c.HTTPClient(), c.Endpoints()[0], seed.V2Spec{Prefix: "/legacy", Keys: 20})
+	if err != nil || res.Keys != 20 {
+		t.Fatalf("seed v2: %+v %v", res, err)
+	}
+	if _, err := c.Client(t).Put(ctx, "/v3key", "kept"); err != nil {
+		t.Fatal(err)
+	}
+	m := c.Members[2]
+	if err := m.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	err = m.Start("3.6")
+	if err == nil {
+		t.Fatal("3.6 started on a data dir whose snapshot holds v2 custom data")
+	}
+	for _, want := range []string{"etcd 3.6.16", "exit status 1", "detected disallowed custom content in v2store"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	t.Logf("3.6 refused as expected: %v", err)
+	if m.Running() {
+		t.Fatal("member running after a refused start")
+	}
+	// Back to 3.5: the member rejoins with its data.
+	if err := m.Start("3.5"); err != nil {
+		t.Fatalf("downgrade back to 3.5: %v", err)
+	}
+	waitValue(t, ctx, m.Client(t), "/v3key", "kept")
+}
+
+// TestUpgradePanicsOnV2WAL: v2 writes only in the WAL (no snapshot since)
+// make 3.6 panic while replaying them, exit status 2.
+func TestUpgradePanicsOnV2WAL(t *testing.T) {
+	etcdtest.RequireVersion(t, "3.6")
+	c := etcdtest.NewCluster(t, etcdtest.WithVersion("3.5"), etcdtest.WithV2())
+	ctx := ctxT(t, time.Minute)
+	if _, err := seed.V2Keys(ctx, c.HTTPClient(), c.Endpoints()[0], seed.V2Spec{Keys: 3}); err != nil {
+		t.Fatal(err)
+	}
+	m := c.Members[0]
+	if err := m.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	err := m.Start("3.6")
+	if err == nil {
+		t.Fatal("3.6 started on a WAL holding v2 writes")
+	}
+	for _, want := range []string{"exit status 2", "detected disallowed v2 WAL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+// TestUpgradeClean: a 3.5 cluster without v2 data upgrades member by member
+// to 3.6 and keeps its keys; the cluster version follows the last member.
+func TestUpgradeClean(t *testing.T) {
+	etcdtest.RequireVersion(t, "3.6")
+	c := etcdtest.NewCluster(t, etcdtest.WithVersion("3.5"), etcdtest.WithMembers(3))
+	ctx := ctxT(t, 2*time.Minute)
+	cli := c.Client(t)
+	if n, err := seed.V3Keys(ctx, cli, "/k/", 300); err != nil || n != 300 {
+		t.Fatalf("seed: %d %v", n, err)
+	}
+	for _, m := range c.Members {
+		if err := m.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Start("3.6"); err != nil {
+			t.Fatalf("upgrade %s: %v", m.Name, err)
+		}
+		if m.FullVersion() != "3.6.16" {
+			t.Fatalf("%s runs %s", m.Name, m.FullVersion())
+		}
+	}
+	for _, m := range c.Members {
+		resp, err := m.Client(t).Get(ctx, "/k/", clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithSerializable())
+		if err != nil || resp.Count != 300 {
+			t.Fatalf("%s after upgrade: %v keys, %v", m.Name, resp, err)
+		}
+	}
+}
