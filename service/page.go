@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"fmt"
 	"html/template"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -46,13 +47,14 @@ type pageData struct {
 	Latest     *history.Entry
 	Age        string
 	Drift      *history.Drift
-	Worse      []history.ControlChange // newly failing, new errors
+	Worse      []changeGroup // newly failing, new errors, grouped by subject
 	Better     []history.ControlChange // resolved, waived
 	Still      []history.ControlChange
 	Other      []history.ControlChange
 	Facts      []history.FactChange
 	Trend      []trendPoint
 	Line       string
+	TrendMin   string // the chart's lower bound (its upper is 100%)
 	TrendW     float64
 	TrendH     float64
 	TrendScans []history.Entry
@@ -70,13 +72,14 @@ func (s *Server) handleIndex(w http.ResponseWriter, _ *http.Request) {
 	if st.latest != nil {
 		e := st.entry
 		d.Latest = &e
-		d.Age = d.Now.Sub(e.FinishedAt).Round(time.Minute).String()
+		d.Age = age(d.Now.Sub(e.FinishedAt))
 	}
 	if st.drift != nil {
+		var worse []history.ControlChange
 		for _, c := range st.drift.Controls {
 			switch c.Transition {
 			case history.NewlyFailing, history.NewError:
-				d.Worse = append(d.Worse, c)
+				worse = append(worse, c)
 			case history.Resolved, history.NewlyWaived:
 				d.Better = append(d.Better, c)
 			case history.StillFailing, history.StillError:
@@ -85,6 +88,7 @@ func (s *Server) handleIndex(w http.ResponseWriter, _ *http.Request) {
 				d.Other = append(d.Other, c)
 			}
 		}
+		d.Worse = groupBySubject(worse)
 		for _, f := range st.drift.Facts { // worse first
 			if f.Worse {
 				d.Facts = append(d.Facts, f)
@@ -96,7 +100,9 @@ func (s *Server) handleIndex(w http.ResponseWriter, _ *http.Request) {
 			}
 		}
 	}
-	d.Trend, d.Line = trendChart(st.trend)
+	var lo float64
+	d.Trend, d.Line, lo = trendChart(st.trend)
+	d.TrendMin = fmt.Sprintf("%.0f%%", 100*lo)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-src 'self'; frame-ancestors 'self'")
 	if err := pageTmpl.Execute(w, d); err != nil {
@@ -104,33 +110,81 @@ func (s *Server) handleIndex(w http.ResponseWriter, _ *http.Request) {
 	}
 }
 
+// changeGroup is one subject's newly failing or erroring controls. A member
+// that went down turns every member control to error at once; one row per
+// subject keeps the page about the member, not about fourteen controls.
+type changeGroup struct {
+	Cluster, Member string
+	Changes         []history.ControlChange
+	Same            bool // every change went to the same status with the same message
+}
+
+func groupBySubject(cs []history.ControlChange) []changeGroup {
+	var out []changeGroup
+	idx := map[[2]string]int{}
+	for _, c := range cs {
+		k := [2]string{c.Cluster, c.Member}
+		i, ok := idx[k]
+		if !ok {
+			i = len(out)
+			idx[k] = i
+			out = append(out, changeGroup{Cluster: c.Cluster, Member: c.Member, Same: true})
+		}
+		g := &out[i]
+		if len(g.Changes) > 0 {
+			first := g.Changes[0]
+			g.Same = g.Same && first.To == c.To && strings.Join(first.Messages, ";") == strings.Join(c.Messages, ";")
+		}
+		g.Changes = append(g.Changes, c)
+	}
+	return out
+}
+
+func age(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "0m"
+	case d < 48*time.Hour:
+		return d.Round(time.Minute).String()
+	default:
+		return fmt.Sprintf("%.0f days", d.Hours()/24)
+	}
+}
+
 // trendChart lays the recent scans out oldest to newest: compliance as a
-// line (0–100%), failing results (failed + error) as bars scaled to the
-// largest count.
-func trendChart(entries []history.Entry) ([]trendPoint, string) {
+// line from lo (the lowest compliance rounded down to 10%) to 100%, so a
+// few points of change are visible, and failing results (failed + error)
+// as bars scaled to the largest count.
+func trendChart(entries []history.Entry) (pts []trendPoint, line string, lo float64) {
 	n := len(entries)
 	if n == 0 {
-		return nil, ""
+		return nil, "", 0
 	}
 	maxBad := 1
+	lo = 1.0
 	for _, e := range entries {
 		maxBad = max(maxBad, e.Counts.Failed+e.Counts.Error)
+		lo = min(lo, e.Compliance())
+	}
+	lo = math.Floor(lo*10) / 10
+	if lo >= 1 {
+		lo = 0.9
 	}
 	const pad = 20.0
 	step := (trendW - 2*pad) / float64(max(n-1, 1))
-	pts := make([]trendPoint, 0, n)
-	var line []string
+	pts = make([]trendPoint, 0, n)
+	var coords []string
 	for i := n - 1; i >= 0; i-- { // entries are newest first
 		e := entries[i]
 		x := pad + float64(n-1-i)*step
 		if n == 1 {
 			x = trendW / 2
 		}
-		y := pad + (1-e.Compliance())*(trendH-2*pad)
+		y := pad + (1-e.Compliance())/(1-lo)*(trendH-2*pad)
 		barH := float64(e.Counts.Failed+e.Counts.Error) / float64(maxBad) * (trendH - 2*pad) / 3
 		pts = append(pts, trendPoint{X: x, Y: y, BarY: trendH - pad - barH, BarH: barH, Entry: e,
 			Percent: fmt.Sprintf("%.1f%%", 100*e.Compliance())})
-		line = append(line, fmt.Sprintf("%.1f,%.1f", x, y))
+		coords = append(coords, fmt.Sprintf("%.1f,%.1f", x, y))
 	}
-	return pts, strings.Join(line, " ")
+	return pts, strings.Join(coords, " "), lo
 }
