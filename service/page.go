@@ -47,7 +47,7 @@ type pageData struct {
 	Latest     *history.Entry
 	Age        string
 	Drift      *history.Drift
-	Worse      []changeGroup // newly failing, new errors, grouped by subject
+	Worse      []changeGroup           // newly failing, new errors, grouped by subject
 	Better     []history.ControlChange // resolved, waived
 	Still      []history.ControlChange
 	Other      []history.ControlChange
