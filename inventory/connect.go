@@ -15,6 +15,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 )
 
 // Conn is everything needed to talk to one cluster: TLS material loaded and
@@ -33,6 +34,7 @@ type Conn struct {
 	// KeepAliveTimeout is how long a gRPC keepalive ping may go unanswered
 	// before the connection is declared dead (a hung member).
 	KeepAliveTimeout time.Duration
+	tokens           *tokenCache // see auth.go
 }
 
 // Connect prepares the connection options of a cluster. It reads the TLS
@@ -46,6 +48,7 @@ func Connect(c Cluster) (*Conn, error) {
 		CommandTimeout:   orDefault(c.Collect.CommandTimeout, DefaultCommandTimeout),
 		KeyspaceTimeout:  orDefault(c.Collect.KeyspaceTimeout, DefaultKeyspaceTimeout),
 		KeepAliveTimeout: orDefault(c.Collect.CommandTimeout, DefaultCommandTimeout),
+		tokens:           newTokenCache(),
 	}
 	tlsConf, err := loadTLS(c)
 	if err != nil {
@@ -156,19 +159,32 @@ func (c *Conn) Credentials() (user, password string) { return c.User, c.password
 // client's own zap logs are silenced: etcd's client logs every retry, which is
 // noise in a tool that reports errors itself. Callers pass their context to
 // each RPC; Config.Context is left unset so Close is the only way to end it.
+// With a user, every client of this Conn shares one auth token (auth.go):
+// Username and Password stay empty so clientv3 never authenticates itself.
 func (c *Conn) ClientConfig(endpoints []string) clientv3.Config {
+	cfg := c.plainConfig(endpoints)
+	switch {
+	case c.User != "" && c.tokens != nil:
+		cfg.DialOptions = append(cfg.DialOptions,
+			grpc.WithPerRPCCredentials(tokenCreds{conn: c, endpoints: cfg.Endpoints}),
+			grpc.WithChainUnaryInterceptor(c.renewToken))
+	case c.User != "": // a Conn not made by Connect
+		cfg.Username, cfg.Password = c.User, c.password
+	}
+	return cfg
+}
+
+// plainConfig is ClientConfig without credentials.
+func (c *Conn) plainConfig(endpoints []string) clientv3.Config {
 	return clientv3.Config{
 		Endpoints:            append([]string(nil), endpoints...),
 		DialTimeout:          c.DialTimeout,
 		DialKeepAliveTime:    c.KeepAliveTimeout,
 		DialKeepAliveTimeout: c.KeepAliveTimeout,
 		TLS:                  c.TLS,
-		Username:             c.User,
-		Password:             c.password,
 		Logger:               zap.NewNop(),
 		// Retries mostly hide a failing member, which the auditor must report
-		// within one command timeout; the second attempt is what lets the
-		// client refresh an expired auth token.
+		// within one command timeout.
 		MaxUnaryRetries: 2,
 	}
 }

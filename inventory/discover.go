@@ -14,9 +14,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/grpc/metadata"
 )
 
 // Discovery is what a cluster's member list says and which members answer.
@@ -84,8 +82,8 @@ func (d Discovery) Reachable() int {
 // are asked at once so a hung first endpoint costs nothing when another
 // answers; every call carries conn.CommandTimeout. Only read-only calls are
 // made (GET /version, MemberList serializable, Status); with password auth,
-// one Authenticate per cluster is unavoidable (etcd appends it to the raft
-// log), and its token is shared by every probe.
+// one Authenticate per discovery is unavoidable (etcd appends it to the raft
+// log), and the Conn's token is shared by every call (auth.go).
 func Discover(ctx context.Context, c Cluster, conn *Conn) Discovery {
 	start := time.Now()
 	d := Discovery{Cluster: c.Name, Members: []Member{}}
@@ -97,9 +95,8 @@ func Discover(ctx context.Context, c Cluster, conn *Conn) Discovery {
 		d.Error = "no endpoints"
 		return d
 	}
-	list, token := listMembers(ctx, c.Endpoints, conn, &d)
-	if list != nil {
-		d.Members = probeMembers(ctx, list, conn, token)
+	if list := listMembers(ctx, c.Endpoints, conn, &d); list != nil {
+		d.Members = probeMembers(ctx, list, conn)
 	}
 	d.Duration = time.Since(start)
 	return d
@@ -108,12 +105,11 @@ func Discover(ctx context.Context, c Cluster, conn *Conn) Discovery {
 type listResult struct {
 	endpoint string
 	resp     *etcdserverpb.MemberListResponse
-	token    string
 	err      error
 }
 
 // listMembers asks every endpoint at once and keeps the first answer.
-func listMembers(ctx context.Context, endpoints []string, conn *Conn, d *Discovery) (*etcdserverpb.MemberListResponse, string) {
+func listMembers(ctx context.Context, endpoints []string, conn *Conn, d *Discovery) *etcdserverpb.MemberListResponse {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make(chan listResult, len(endpoints))
@@ -144,11 +140,11 @@ func listMembers(ctx context.Context, endpoints []string, conn *Conn, d *Discove
 			why = append(why, ep+": "+problems[ep])
 		}
 		d.Error = "no endpoint returned the member list: " + strings.Join(why, "; ")
-		return nil, ""
+		return nil
 	}
 	d.Source = won.endpoint
 	d.ClusterID = hexID(won.resp.GetHeader().GetClusterId())
-	return won.resp, won.token
+	return won.resp
 }
 
 func listOne(ctx context.Context, ep string, conn *Conn) listResult {
@@ -167,28 +163,16 @@ func listOne(ctx context.Context, ep string, conn *Conn) listResult {
 	defer cli.Close()
 	// Serializable: a cluster without quorum still answers, which is when
 	// the operator most needs to see the members.
-	resp, err := etcdserverpb.NewClusterClient(cli.ActiveConnection()).MemberList(ctx, &etcdserverpb.MemberListRequest{Linearizable: false})
-	if err != nil {
-		r.err = err
-		return r
+	call := func(ctx context.Context) (*etcdserverpb.MemberListResponse, error) {
+		return etcdserverpb.NewClusterClient(cli.ActiveConnection()).MemberList(ctx, &etcdserverpb.MemberListRequest{Linearizable: false})
 	}
-	r.resp = resp
-	if conn.User != "" {
-		tok, err := authenticate(ctx, cli, conn)
-		if err != nil {
-			// The member list is still good; probes will say auth failed.
-			tok = ""
-		}
-		r.token = tok
-	}
+	r.resp, r.err = call(ctx)
 	return r
 }
 
-// newClient is a client for one endpoint without credentials: discovery sends
-// the shared token itself instead of letting each client authenticate.
+// newClient is a client for one endpoint, sharing the Conn's auth token.
 func newClient(ctx context.Context, ep string, conn *Conn) (*clientv3.Client, error) {
 	cfg := conn.ClientConfig([]string{ep})
-	cfg.Username, cfg.Password = "", ""
 	cfg.Context = ctx
 	cli, err := clientv3.New(cfg)
 	if err != nil {
@@ -197,26 +181,7 @@ func newClient(ctx context.Context, ep string, conn *Conn) (*clientv3.Client, er
 	return cli, nil
 }
 
-// authenticate returns a token, or "" when the server has auth disabled.
-func authenticate(ctx context.Context, cli *clientv3.Client, conn *Conn) (string, error) {
-	resp, err := cli.Auth.Authenticate(ctx, conn.User, conn.password)
-	if err != nil {
-		if errors.Is(err, rpctypes.ErrAuthNotEnabled) || strings.Contains(err.Error(), rpctypes.ErrAuthNotEnabled.Error()) {
-			return "", nil
-		}
-		return "", err
-	}
-	return resp.Token, nil
-}
-
-func withToken(ctx context.Context, token string) context.Context {
-	if token == "" {
-		return ctx
-	}
-	return metadata.AppendToOutgoingContext(ctx, rpctypes.TokenFieldNameGRPC, token)
-}
-
-func probeMembers(ctx context.Context, list *etcdserverpb.MemberListResponse, conn *Conn, token string) []Member {
+func probeMembers(ctx context.Context, list *etcdserverpb.MemberListResponse, conn *Conn) []Member {
 	members := make([]Member, len(list.Members))
 	var wg sync.WaitGroup
 	for i, pm := range list.Members {
@@ -233,7 +198,7 @@ func probeMembers(ctx context.Context, list *etcdserverpb.MemberListResponse, co
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			probeMember(ctx, &members[i], conn, token)
+			probeMember(ctx, &members[i], conn)
 		}()
 	}
 	wg.Wait()
@@ -255,14 +220,14 @@ type probeResult struct {
 
 // probeMember tries every client URL of a member at once; the first URL in
 // the member's order that answered is the member's endpoint.
-func probeMember(ctx context.Context, m *Member, conn *Conn, token string) {
+func probeMember(ctx context.Context, m *Member, conn *Conn) {
 	results := make([]probeResult, len(m.ClientURLs))
 	var wg sync.WaitGroup
 	for i, u := range m.ClientURLs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = probeURL(ctx, u, m.ID, conn, token)
+			results[i] = probeURL(ctx, u, m.ID, conn)
 		}()
 	}
 	wg.Wait()
@@ -291,7 +256,7 @@ func probeMember(ctx context.Context, m *Member, conn *Conn, token string) {
 	}
 }
 
-func probeURL(ctx context.Context, u string, id uint64, conn *Conn, token string) probeResult {
+func probeURL(ctx context.Context, u string, id uint64, conn *Conn) probeResult {
 	r := probeResult{url: u}
 	ctx, cancel := context.WithTimeout(ctx, conn.CommandTimeout)
 	defer cancel()
@@ -305,14 +270,7 @@ func probeURL(ctx context.Context, u string, id uint64, conn *Conn, token string
 		return r
 	}
 	defer cli.Close()
-	st, err := cli.Status(withToken(ctx, token), u)
-	if err != nil && token != "" && errors.Is(err, rpctypes.ErrInvalidAuthToken) {
-		// A lagging member may not have applied the shared token yet.
-		var tok string
-		if tok, err = authenticate(ctx, cli, conn); err == nil {
-			st, err = cli.Status(withToken(ctx, tok), u)
-		}
-	}
+	st, err := cli.Status(ctx, u)
 	if err != nil {
 		r.err = err
 		return r

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -65,12 +66,13 @@ func plainReason(err error, timeout time.Duration) string {
 	}
 	msg := err.Error()
 	if s, ok := status.FromError(err); ok {
-		switch s.Code() {
-		case codes.DeadlineExceeded:
+		if s.Code() == codes.DeadlineExceeded {
 			return fmt.Sprintf("timed out after %s: no answer (hung?)", timeout)
-		case codes.Unavailable:
-			msg = s.Message()
 		}
+		msg = s.Message()
+	}
+	if errors.Is(err, io.EOF) || msg == "EOF" || strings.HasSuffix(msg, ": EOF") {
+		return "connection closed without an answer (a TLS endpoint? use https://)"
 	}
 	return fromText(msg, timeout)
 }
@@ -90,6 +92,8 @@ func fromText(msg string, timeout time.Duration) string {
 	case strings.Contains(msg, "first record does not look like a TLS handshake"),
 		strings.Contains(msg, "server gave HTTP response to HTTPS client"):
 		return "TLS: endpoint does not speak TLS (use http://)"
+	case strings.Contains(msg, "user name is empty"):
+		return "etcd auth is on: set auth.user and auth.password_env or auth.password_file"
 	case strings.Contains(msg, "deadline exceeded"), strings.Contains(msg, "i/o timeout"):
 		return fmt.Sprintf("timed out after %s: no answer (hung?)", timeout)
 	}

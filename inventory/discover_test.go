@@ -1,0 +1,330 @@
+package inventory
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/etcdaudit/etcdaudit/internal/etcdtest"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// slack is what a loaded 2-core CI machine may add to a deadline.
+const slack = 1500 * time.Millisecond
+
+func quickCluster(name string, timeout time.Duration, endpoints ...string) Cluster {
+	return Cluster{Name: name, Endpoints: endpoints,
+		Collect: Collect{DialTimeout: timeout, CommandTimeout: timeout}}
+}
+
+func mustConnect(t *testing.T, c Cluster) *Conn {
+	t.Helper()
+	conn, err := Connect(c)
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	return conn
+}
+
+// hungListener accepts TCP connections and never answers: a paused process,
+// a wedged proxy, a black-holed load balancer.
+func hungListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); ln.Close() })
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestDiscoverHungEndpoint(t *testing.T) {
+	addr := hungListener(t)
+	for _, scheme := range []string{"http", "https"} {
+		t.Run(scheme, func(t *testing.T) {
+			c := quickCluster("hung", time.Second, scheme+"://"+addr)
+			start := time.Now()
+			d := Discover(context.Background(), c, mustConnect(t, c))
+			took := time.Since(start)
+			if took > time.Second+slack {
+				t.Errorf("Discover took %s against a hung endpoint; its timeout is 1s", took)
+			}
+			if d.OK() || !strings.Contains(d.Error, "timed out after 1s: no answer (hung?)") {
+				t.Errorf("Error = %q, want the timeout named", d.Error)
+			}
+		})
+	}
+}
+
+func TestDiscoverRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := quickCluster("gone", 5*time.Second, "http://"+addr)
+	start := time.Now()
+	d := Discover(context.Background(), c, mustConnect(t, c))
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("a refused connection took %s: it must not wait for the 5s timeout", took)
+	}
+	if !strings.Contains(d.Error, "http://"+addr+": connection refused") {
+		t.Errorf("Error = %q", d.Error)
+	}
+	if len(d.Members) != 0 || d.Members == nil {
+		t.Errorf("Members = %#v, want an empty list", d.Members)
+	}
+}
+
+func TestDiscoverCanceled(t *testing.T) {
+	addr := hungListener(t)
+	c := quickCluster("hung", 30*time.Second, "http://"+addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	Discover(ctx, c, mustConnect(t, c))
+	if took := time.Since(start); took > 300*time.Millisecond+slack {
+		t.Errorf("Discover ignored its context: %s", took)
+	}
+}
+
+// indexReader reads every member's raft index through one client per member
+// made up front: clientv3's Maintenance.Status would authenticate on every
+// call (a raft entry itself), so Status goes over each client's existing,
+// already authenticated connection instead.
+type indexReader []*clientv3.Client
+
+func newIndexReader(t *testing.T, ec *etcdtest.Cluster) indexReader {
+	var r indexReader
+	for _, m := range ec.Members {
+		r = append(r, ec.Client(t, m.ClientURL))
+	}
+	return r
+}
+
+func (r indexReader) read(t *testing.T) []uint64 {
+	t.Helper()
+	var out []uint64
+	for _, cli := range r {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, err := etcdserverpb.NewMaintenanceClient(cli.ActiveConnection()).Status(ctx, &etcdserverpb.StatusRequest{})
+		cancel()
+		if err != nil {
+			t.Fatalf("status %s: %v", cli.Endpoints(), err)
+		}
+		out = append(out, st.RaftIndex)
+	}
+	return out
+}
+
+func byName(d Discovery) map[string]Member {
+	out := map[string]Member{}
+	for _, m := range d.Members {
+		out[m.Name] = m
+	}
+	return out
+}
+
+// TestDiscoverVersions: on a 3-member cluster of each version, discovery
+// finds every member, changes no raft index, and with one member killed and
+// one paused returns within the command timeout and names both problems —
+// even when the inventory lists the paused member first.
+func TestDiscoverVersions(t *testing.T) {
+	for _, v := range etcdtest.ProcessVersions() {
+		t.Run(v, func(t *testing.T) {
+			ec := etcdtest.NewCluster(t, etcdtest.WithVersion(v), etcdtest.WithMembers(3))
+			full, _ := etcdtest.FullVersion(v)
+			m := ec.Members
+			const timeout = 2 * time.Second
+			c := quickCluster("c-"+v, timeout, m[2].ClientURL, m[1].ClientURL, m[0].ClientURL)
+			conn := mustConnect(t, c)
+
+			idx := newIndexReader(t, ec)
+			before := idx.read(t)
+			d := Discover(context.Background(), c, conn)
+			if after := idx.read(t); !equal(before, after) {
+				t.Errorf("discovery moved raft indexes %v -> %v: it must write nothing", before, after)
+			}
+			if !d.OK() || len(d.Members) != 3 || d.Reachable() != 3 {
+				t.Fatalf("healthy cluster: %+v", d)
+			}
+			leaders := 0
+			for _, mm := range d.Members {
+				if mm.Version != full || mm.IDHex == "" || len(mm.ClientURLs) != 1 || !mm.Started {
+					t.Errorf("member %+v: want version %s, an id and its client URL", mm, full)
+				}
+				if mm.IsLeader {
+					leaders++
+				}
+			}
+			if leaders != 1 {
+				t.Errorf("%d leaders reported, want 1", leaders)
+			}
+
+			if err := m[1].Kill(); err != nil {
+				t.Fatal(err)
+			}
+			if err := m[2].Pause(); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			d = Discover(context.Background(), c, conn)
+			took := time.Since(start)
+			if took > timeout+slack {
+				t.Errorf("Discover took %s with a member killed and one paused; command timeout is %s", took, timeout)
+			}
+			if !d.OK() || d.Source != m[0].ClientURL {
+				t.Fatalf("member list should come from the healthy member %s: %+v", m[0].ClientURL, d)
+			}
+			got := byName(d)
+			if len(got) != 3 || !got[m[0].Name].Reachable || got[m[1].Name].Reachable || got[m[2].Name].Reachable {
+				t.Fatalf("reachability wrong: %+v", d.Members)
+			}
+			if r := got[m[1].Name].Reason; !strings.Contains(r, "connection refused") {
+				t.Errorf("killed member reason = %q, want connection refused", r)
+			}
+			if r := got[m[2].Name].Reason; !strings.Contains(r, "timed out after 2s: no answer (hung?)") {
+				t.Errorf("paused member reason = %q, want the timeout", r)
+			}
+			t.Logf("etcd %s: degraded discovery took %s", full, took)
+		})
+	}
+}
+
+func equal(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestDiscoverTLS: client-cert TLS works, and each misconfiguration is named.
+func TestDiscoverTLS(t *testing.T) {
+	ec := etcdtest.NewCluster(t, etcdtest.WithTLS())
+	ep := ec.Members[0].ClientURL
+	good := quickCluster("tls", 3*time.Second, ep)
+	good.TLS = TLS{CA: ec.TLS.CA, Cert: ec.TLS.ClientCert, Key: ec.TLS.ClientKey}
+
+	d := Discover(context.Background(), good, mustConnect(t, good))
+	if !d.OK() || d.Reachable() != 1 {
+		t.Fatalf("TLS with client cert: %+v", d)
+	}
+
+	wrongCA := good
+	wrongCA.TLS.CA = filepath.Join(testdata, "certs", "ca.pem")
+	noCert := good
+	noCert.TLS.Cert, noCert.TLS.Key = "", ""
+	plain := good
+	plain.Endpoints = []string{strings.Replace(ep, "https://", "http://", 1)}
+	plain.TLS = TLS{}
+	for name, tc := range map[string]struct {
+		c    Cluster
+		want string
+	}{
+		"wrong CA":       {wrongCA, "TLS: certificate signed by unknown authority"},
+		"no client cert": {noCert, "client certificate"},
+		"http to https":  {plain, "use https://"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			start := time.Now()
+			d := Discover(context.Background(), tc.c, mustConnect(t, tc.c))
+			if d.OK() || !strings.Contains(d.Error, tc.want) {
+				t.Errorf("Error = %q, want it to say %q", d.Error, tc.want)
+			}
+			if took := time.Since(start); took > 3*time.Second+slack {
+				t.Errorf("took %s", took)
+			}
+		})
+	}
+}
+
+// TestDiscoverAuth: password auth from an env var works with at most one
+// Authenticate (etcd appends each to the raft log) per discovery, and a
+// wrong password is named per member while the member list still shows.
+func TestDiscoverAuth(t *testing.T) {
+	ec := etcdtest.NewCluster(t, etcdtest.WithAuth())
+	t.Setenv("ETCDAUDIT_TEST_PW", ec.RootPassword+"\n")
+	c := quickCluster("auth", 10*time.Second, ec.Endpoints()...) // bcrypt under -race on a loaded machine is slow
+	c.Auth = Auth{User: "root", PasswordEnv: "ETCDAUDIT_TEST_PW"}
+	conn := mustConnect(t, c)
+
+	idx := newIndexReader(t, ec)
+	before := idx.read(t)
+	d := Discover(context.Background(), c, conn)
+	after := idx.read(t)
+	if !d.OK() || d.Reachable() != len(ec.Members) {
+		t.Fatalf("auth discovery: %+v", d)
+	}
+	if after[0]-before[0] > 1 {
+		t.Errorf("raft index moved by %d: discovery must authenticate at most once", after[0]-before[0])
+	}
+
+	t.Setenv("ETCDAUDIT_TEST_PW", "wrong")
+	d = Discover(context.Background(), c, mustConnect(t, c))
+	if d.OK() || !strings.Contains(d.Error, "authentication failed") {
+		t.Errorf("wrong password: Error = %q, want authentication failed", d.Error)
+	}
+	if strings.Contains(d.Error, ec.RootPassword) || strings.Contains(d.Error, "wrong") {
+		t.Error("a password leaked into the error")
+	}
+
+	c.Auth = Auth{}
+	d = Discover(context.Background(), c, mustConnect(t, c))
+	if d.OK() || !strings.Contains(d.Error, "etcd auth is on: set auth.user") {
+		t.Errorf("no credentials: Error = %q", d.Error)
+	}
+}
+
+// TestClientConfigWorks: the config Connect builds is usable as is by
+// collectors (TLS, credentials, silent logger).
+func TestClientConfigWorks(t *testing.T) {
+	ec := etcdtest.NewCluster(t, etcdtest.WithTLS(), etcdtest.WithAuth())
+	t.Setenv("ETCDAUDIT_TEST_PW", ec.RootPassword)
+	c := quickCluster("cfg", 3*time.Second, ec.Endpoints()...)
+	c.TLS = TLS{CA: ec.TLS.CA, Cert: ec.TLS.ClientCert, Key: ec.TLS.ClientKey}
+	c.Auth = Auth{User: "root", PasswordEnv: "ETCDAUDIT_TEST_PW"}
+	conn := mustConnect(t, c)
+	cli, err := clientv3.New(conn.ClientConfig(c.Endpoints))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := cli.Get(ctx, "/anything"); err != nil {
+		t.Fatalf("Get with Connect's config: %v", err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ec.Endpoints()[0]+"/version", nil)
+	resp, err := conn.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatalf("HTTPClient /version: %v", err)
+	}
+	resp.Body.Close()
+}
