@@ -1,22 +1,45 @@
 #!/usr/bin/env bash
 # Builds the etcd servers the test harness runs (3.5, 3.6, 3.7) from the Go
-# module proxy into a git-ignored cache. Each build is skipped when the cached
-# binary was built from the same tools/etcd/<version> module files.
+# module proxy into a git-ignored cache (internal/etcdtest finds them through
+# ETCDAUDIT_ETCD_DIR, or <repo>/.cache/etcd). A build is skipped when the
+# cached binary was built from the same tools/etcd/<version> module files with
+# the same Go; concurrent runs (several `make test`) wait on a lock instead of
+# racing on the same files.
+#   ETCDAUDIT_ETCD_CACHE  cache dir (default: $ETCDAUDIT_ETCD_DIR, else <repo>/.cache/etcd)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cache=${ETCDAUDIT_ETCD_CACHE:-$root/.cache/etcd}
+cache=${ETCDAUDIT_ETCD_CACHE:-${ETCDAUDIT_ETCD_DIR:-$root/.cache/etcd}}
+command -v go >/dev/null || { echo "etcd-binaries: go not found in PATH (Go 1.26 needed)" >&2; exit 1; }
+mkdir -p "$cache"
+if command -v flock >/dev/null; then
+  exec 9>"$cache/.lock"
+  flock 9
+fi
+gover=$(go env GOVERSION)
 for dir in "$root"/tools/etcd/v*; do
   ver=$(basename "$dir")
   out="$cache/$ver/etcd"
-  stamp=$(cat "$dir/go.mod" "$dir/go.sum" "$dir/main.go" | sha256sum | cut -d' ' -f1)
+  stamp=$( (cat "$dir/go.mod" "$dir/go.sum" "$dir/main.go"; echo "$gover") | sha256sum | cut -d' ' -f1)
   if [ -x "$out" ] && [ "$(cat "$cache/$ver/stamp" 2>/dev/null)" = "$stamp" ]; then
     echo "etcd $ver: cached ($out)"
     continue
   fi
   mkdir -p "$cache/$ver"
   start=$(date +%s)
-  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -o "$out.tmp" .)
-  mv "$out.tmp" "$out"
+  tmp="$out.tmp.$$"
+  if ! (cd "$dir" && GOWORK=off CGO_ENABLED=0 go build -trimpath -o "$tmp" .); then
+    rm -f "$tmp"
+    echo "etcd-binaries: building etcd $ver failed (module $dir; the Go module proxy must be reachable on a cold cache)" >&2
+    exit 1
+  fi
+  # The binary must say it is the version its directory names.
+  if ! "$tmp" --version 2>/dev/null | grep -q "^etcd Version: ${ver#v}$"; then
+    echo "etcd-binaries: $tmp does not report etcd ${ver#v}:" >&2
+    "$tmp" --version >&2 || true
+    rm -f "$tmp"
+    exit 1
+  fi
+  mv "$tmp" "$out"
   echo "$stamp" > "$cache/$ver/stamp"
   echo "etcd $ver: built in $(( $(date +%s) - start ))s ($out)"
 done
