@@ -52,6 +52,7 @@ type Cluster struct {
 
 	mu          sync.Mutex
 	authEnabled bool
+	httpClient  *http.Client
 }
 
 type config struct {
@@ -245,6 +246,11 @@ func (c *Cluster) Close() {
 			}
 		}
 		c.stopAllQuietly()
+		c.mu.Lock()
+		if c.httpClient != nil {
+			c.httpClient.CloseIdleConnections()
+		}
+		c.mu.Unlock()
 	})
 }
 
@@ -281,6 +287,15 @@ func (c *Cluster) Endpoints() []string {
 // members when none are given): TLS with the client certificate under
 // WithTLS, user root under WithAuth, a 5 s dial timeout.
 func (c *Cluster) ClientConfig(endpoints ...string) clientv3.Config {
+	cfg, err := c.clientConfig(endpoints...)
+	if err != nil {
+		c.t.Fatalf("etcdtest: %v", err)
+	}
+	return cfg
+}
+
+// clientConfig is ClientConfig for goroutines that must not call t.Fatalf.
+func (c *Cluster) clientConfig(endpoints ...string) (clientv3.Config, error) {
 	if len(endpoints) == 0 {
 		endpoints = c.Endpoints()
 	}
@@ -292,7 +307,7 @@ func (c *Cluster) ClientConfig(endpoints ...string) clientv3.Config {
 	if c.TLS != nil {
 		tc, err := c.TLS.ClientTLS(true)
 		if err != nil {
-			c.t.Fatalf("etcdtest: %v", err)
+			return cfg, err
 		}
 		cfg.TLS = tc
 	}
@@ -301,7 +316,7 @@ func (c *Cluster) ClientConfig(endpoints ...string) clientv3.Config {
 		cfg.Username, cfg.Password = "root", c.RootPassword
 	}
 	c.mu.Unlock()
-	return cfg
+	return cfg, nil
 }
 
 // Client returns a v3 client to all members (root when auth is on), closed
@@ -318,8 +333,14 @@ func (c *Cluster) Client(t testing.TB, endpoints ...string) *clientv3.Client {
 }
 
 // HTTPClient returns an HTTP client for the v2 API and /version, with the
-// client certificate under WithTLS and a 10 s timeout.
+// client certificate under WithTLS and a 10 s timeout. It is shared by the
+// cluster's callers; Close drops its idle connections.
 func (c *Cluster) HTTPClient() *http.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.httpClient != nil {
+		return c.httpClient
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if c.TLS != nil {
 		tc, err := c.TLS.ClientTLS(true)
@@ -328,7 +349,44 @@ func (c *Cluster) HTTPClient() *http.Client {
 		}
 		tr.TLSClientConfig = tc
 	}
-	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	c.httpClient = &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	return c.httpClient
+}
+
+// Leader returns the member the running, unpaused members agree is leader.
+// Tests pause or kill a follower with it: a paused leader stalls writes for
+// an election timeout.
+func (c *Cluster) Leader(ctx context.Context) (*Member, error) {
+	byID := map[uint64]*Member{}
+	var leader uint64
+	for _, m := range c.Members {
+		if !m.Running() || m.Paused() {
+			continue
+		}
+		cfg, err := c.clientConfig(m.ClientURL)
+		if err != nil {
+			return nil, err
+		}
+		cli, err := clientv3.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("leader: client for %s: %w", m.Name, err)
+		}
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		st, err := cli.Status(sctx, m.ClientURL)
+		cancel()
+		_ = cli.Close()
+		if err != nil {
+			return nil, fmt.Errorf("leader: status of %s: %w", m.Name, err)
+		}
+		byID[st.Header.MemberId] = m
+		if st.Leader != 0 {
+			leader = st.Leader
+		}
+	}
+	if m, ok := byID[leader]; ok {
+		return m, nil
+	}
+	return nil, fmt.Errorf("leader: no running member is leader (leader id %x)", leader)
 }
 
 // enableAuth adds user root with role root and a random password, then turns

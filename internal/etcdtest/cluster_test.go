@@ -48,9 +48,7 @@ func TestLifecycle(t *testing.T) {
 			if m.Running() {
 				t.Fatal("running after Stop")
 			}
-			if _, err := cli.Put(ctx, "/k", "v2"); err != nil {
-				t.Fatalf("put with one member stopped: %v", err)
-			}
+			putRetry(t, ctx, cli, "/k", "v2")
 			if err := m.Start(""); err != nil {
 				t.Fatalf("restart: %v", err)
 			}
@@ -63,9 +61,9 @@ func TestLifecycle(t *testing.T) {
 			if err := m.Kill(); err != nil {
 				t.Fatalf("kill: %v", err)
 			}
-			if _, err := cli.Put(ctx, "/k", "v3"); err != nil {
-				t.Fatalf("put with one member killed: %v", err)
-			}
+			// A write in flight on the killed member's connection fails once
+			// (clientv3 does not retry writes); the cluster must take the retry.
+			putRetry(t, ctx, cli, "/k", "v3")
 			if err := m.Start(""); err != nil {
 				t.Fatalf("start after kill: %v", err)
 			}
@@ -73,7 +71,14 @@ func TestLifecycle(t *testing.T) {
 
 			// Pause a follower and write through the leader: a paused leader
 			// would stall writes for an election timeout.
-			p, leader := follower(t, ctx, c)
+			leader, err := c.Leader(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := c.Members[0]
+			if p == leader {
+				p = c.Members[1]
+			}
 			pcli := p.Client(t)
 			lcli := leader.Client(t)
 			if err := p.Pause(); err != nil {
@@ -81,7 +86,7 @@ func TestLifecycle(t *testing.T) {
 			}
 			gctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 			start := time.Now()
-			_, err := pcli.Get(gctx, "/k", clientv3.WithSerializable())
+			_, err = pcli.Get(gctx, "/k", clientv3.WithSerializable())
 			cancel()
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("get from paused member: err %v, want deadline exceeded", err)
@@ -122,25 +127,18 @@ func waitValue(t *testing.T, ctx context.Context, cli *clientv3.Client, key, wan
 	t.Fatalf("%s never became %q: %s", key, want, last)
 }
 
-// follower returns a member that is not the leader, and the leader.
-func follower(t *testing.T, ctx context.Context, c *etcdtest.Cluster) (f, leader *etcdtest.Member) {
+// putRetry writes key, retrying for up to 10 s: after a member stops, the
+// first write on its connection may fail with Unavailable.
+func putRetry(t *testing.T, ctx context.Context, cli *clientv3.Client, key, val string) {
 	t.Helper()
-	cli := c.Client(t)
-	var leaderID uint64
-	ids := map[uint64]*etcdtest.Member{}
-	for _, m := range c.Members {
-		st, err := cli.Status(ctx, m.ClientURL)
-		if err != nil {
-			t.Fatalf("status %s: %v", m.Name, err)
-		}
-		ids[st.Header.MemberId] = m
-		leaderID = st.Leader
-	}
-	for id, m := range ids {
-		if id != leaderID {
-			return m, ids[leaderID]
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		_, err = cli.Put(pctx, key, val)
+		cancel()
+		if err == nil {
+			return
 		}
 	}
-	t.Fatal("no follower")
-	return nil, nil
+	t.Fatalf("put %s: %v", key, err)
 }

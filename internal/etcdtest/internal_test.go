@@ -1,12 +1,16 @@
 package etcdtest
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidate(t *testing.T) {
@@ -133,4 +137,41 @@ func (r *recorder) Skipf(f string, a ...any) {
 func (r *recorder) Fatalf(f string, a ...any) {
 	r.failed, r.msg = true, fmt.Sprintf(f, a...)
 	runtime.Goexit()
+}
+
+// TestPortClash: a port taken between reservation and bind is reported as
+// errPortClash, which NewCluster retries on fresh ports.
+func TestPortClash(t *testing.T) {
+	for _, v := range []string{"3.5", Embed} {
+		t.Run(v, func(t *testing.T) {
+			RequireVersion(t, v)
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			ports, err := freePorts(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &Cluster{t: t, cfg: config{version: v, members: 1, name: "clash"}, dir: t.TempDir()}
+			t.Cleanup(c.Close)
+			dir := t.TempDir()
+			m := &Member{Name: "clash0", c: c, version: v,
+				ClientURL: "http://" + l.Addr().String(),
+				PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
+				DataDir:   filepath.Join(dir, "data"), LogFile: filepath.Join(dir, "etcd.log")}
+			m.initialCluster = m.Name + "=" + m.PeerURL
+			c.Members = []*Member{m}
+			err = m.launch(v)
+			if err == nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				err = m.WaitReady(ctx)
+			}
+			if !errors.Is(err, errPortClash) {
+				t.Fatalf("err = %v, want errPortClash", err)
+			}
+		})
+	}
 }

@@ -325,11 +325,52 @@ func (m *Member) signal(op string, sig syscall.Signal, paused bool) error {
 	if !m.runningLocked() {
 		return fmt.Errorf("%s %s: not running", strings.ToLower(op), m.Name)
 	}
-	if err := syscall.Kill(-m.proc.cmd.Process.Pid, sig); err != nil {
+	pid := m.proc.cmd.Process.Pid
+	if err := syscall.Kill(-pid, sig); err != nil {
 		return fmt.Errorf("%s %s: %w", strings.ToLower(op), m.Name, err)
 	}
 	m.paused = paused
+	// kill(2) returns before every thread has stopped; a request already in
+	// flight could still be answered. Return once the whole process is frozen
+	// (or running again), so a test's next call sees the state it asked for.
+	deadline := time.Now().Add(5 * time.Second)
+	for threadsStopped(pid) != paused {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s %s: process %d did not change state within 5s", strings.ToLower(op), m.Name, pid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	return nil
+}
+
+// threadsStopped reports whether every thread of pid is in state T (stopped).
+func threadsStopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			return false
+		}
+		// The state follows the parenthesised command name.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
+}
+
+// PID returns the server's process id, 0 for embed or a stopped member.
+func (m *Member) PID() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.runningLocked() || m.proc == nil {
+		return 0
+	}
+	return m.proc.cmd.Process.Pid
 }
 
 // Paused reports whether the member is SIGSTOPped.
@@ -348,7 +389,10 @@ func (m *Member) Client(t testing.TB) *clientv3.Client {
 // WaitReady polls Maintenance.Status on this member until it reports a
 // leader, the process exits (error with its log tail) or ctx ends.
 func (m *Member) WaitReady(ctx context.Context) error {
-	cfg := m.c.ClientConfig(m.ClientURL)
+	cfg, err := m.c.clientConfig(m.ClientURL)
+	if err != nil {
+		return err
+	}
 	cfg.DialTimeout = 2 * time.Second
 	cfg.Logger = zap.NewNop()
 	var cli *clientv3.Client
