@@ -3,6 +3,7 @@ package seed
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -53,6 +54,27 @@ func HostileKeys(ctx context.Context, cli *clientv3.Client, prefix string) ([]st
 	}
 	if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
 		return nil, fmt.Errorf("seed hostile keys under %q: %w", prefix, err)
+	}
+	return keys, nil
+}
+
+// HostileV2Keys writes the hostile names that survive the v2 store's path
+// cleaning (it joins and cleans every key, so "../" and "/" would move or
+// nest them) as keys under prefix through the v2 keys API, and returns the
+// exact keys written, in order. endpoint needs --enable-v2.
+func HostileV2Keys(ctx context.Context, hc *http.Client, endpoint, prefix string) ([]string, error) {
+	w := v2Writer{hc: hc, endpoint: strings.TrimRight(endpoint, "/")}
+	dir := "/" + strings.Trim(prefix, "/")
+	var keys []string
+	for _, n := range HostileNames() {
+		if strings.Contains(n, "/") {
+			continue
+		}
+		k := dir + "/" + n
+		if err := w.put(ctx, k, HostileValue, false, 0); err != nil {
+			return keys, fmt.Errorf("seed hostile v2 keys: %w", err)
+		}
+		keys = append(keys, k)
 	}
 	return keys, nil
 }

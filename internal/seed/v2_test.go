@@ -121,3 +121,38 @@ func TestV2KeysWithoutV2API(t *testing.T) {
 		t.Fatalf("err = %v; want one naming --enable-v2", err)
 	}
 }
+
+func TestHostileV2Keys(t *testing.T) {
+	for _, v := range []string{"3.4", etcdtest.Embed} {
+		t.Run(v, func(t *testing.T) {
+			t.Parallel()
+			c := etcdtest.NewCluster(t, etcdtest.WithVersion(v), etcdtest.WithV2())
+			hc, ep := c.HTTPClient(), c.Endpoints()[0]
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			keys, err := seed.HostileV2Keys(ctx, hc, ep, "/hostile")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := 0
+			for _, n := range seed.HostileNames() {
+				if !strings.Contains(n, "/") {
+					want++
+				}
+			}
+			if len(keys) != want || want < 10 {
+				t.Fatalf("%d keys written, want %d (the names without a slash)", len(keys), want)
+			}
+			_, n, _, _, values := v2Walk(t, ctx, hc, ep, "/hostile")
+			if n != len(keys) {
+				t.Fatalf("store holds %d keys, seeder wrote %d", n, len(keys))
+			}
+			for _, val := range values {
+				// The v2 API is JSON: NUL and ESC survive, \xff does not.
+				if !strings.HasPrefix(val, "<script>alert('value')</script>\x00") {
+					t.Fatalf("value %q", val)
+				}
+			}
+		})
+	}
+}
