@@ -55,6 +55,9 @@ type Member struct {
 	Version        string       `json:"version,omitempty"`         // server binary version
 	ClusterVersion string       `json:"cluster_version,omitempty"` // from /version when served
 	IsLeader       bool         `json:"is_leader"`
+	// LeaderID is the leader this member follows, "" when it knows none
+	// (no quorum, or an election in progress).
+	LeaderID string `json:"leader_id,omitempty"`
 }
 
 // URLProblem is one URL's failure, in plain words.
@@ -236,7 +239,10 @@ func probeMember(ctx context.Context, m *Member, conn *Conn) {
 		if r.err != nil {
 			reason := plainReason(r.err, conn.CommandTimeout)
 			m.Problems = append(m.Problems, URLProblem{URL: r.url, Reason: reason})
-			why = append(why, r.url+": "+reason)
+			if len(results) > 1 {
+				reason = r.url + ": " + reason
+			}
+			why = append(why, reason)
 			continue
 		}
 		if m.Reachable {
@@ -249,6 +255,7 @@ func probeMember(ctx context.Context, m *Member, conn *Conn) {
 		}
 		m.ClusterVersion = r.version.Cluster
 		m.IsLeader = r.status.Leader != 0 && r.status.Leader == r.status.Header.GetMemberId()
+		m.LeaderID = hexID(r.status.Leader)
 		m.IsLearner = m.IsLearner || r.status.IsLearner
 	}
 	if !m.Reachable {

@@ -328,3 +328,51 @@ func TestClientConfigWorks(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestDiscoverUnstartedMembers: a learner and a voting member added to the
+// member list but never started are listed and marked, not dropped — and
+// the serializable member list still answers when the new voter has cost
+// the cluster its quorum.
+func TestDiscoverUnstartedMembers(t *testing.T) {
+	ec := etcdtest.NewCluster(t)
+	cli := ec.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cli.MemberAddAsLearner(ctx, []string{"http://127.0.0.1:1"}); err != nil {
+		t.Fatal(err)
+	}
+	c := quickCluster("grow", 2*time.Second, ec.Endpoints()...)
+	conn := mustConnect(t, c)
+	d := Discover(ctx, c, conn)
+	if !d.OK() || len(d.Members) != 2 {
+		t.Fatalf("%+v", d)
+	}
+	learner := d.Members[0] // unnamed sorts first
+	if learner.Name != "" || !learner.IsLearner || learner.Started || learner.Reachable || !strings.Contains(learner.Reason, "not started") {
+		t.Errorf("learner = %+v", learner)
+	}
+	if m := d.Members[1]; !m.Reachable || !m.IsLeader {
+		t.Errorf("running member = %+v", m)
+	}
+
+	if _, err := cli.MemberAdd(ctx, []string{"http://127.0.0.1:2"}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	d = Discover(ctx, c, conn)
+	if took := time.Since(start); took > 2*time.Second+slack {
+		t.Errorf("took %s", took)
+	}
+	if !d.OK() || len(d.Members) != 3 {
+		t.Fatalf("without quorum the member list must still be read: %+v", d)
+	}
+	unstarted := 0
+	for _, m := range d.Members {
+		if !m.Started {
+			unstarted++
+		}
+	}
+	if unstarted != 2 || !d.Members[2].Reachable {
+		t.Errorf("members = %+v", d.Members)
+	}
+}

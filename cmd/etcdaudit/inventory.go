@@ -158,7 +158,7 @@ func printDiscovery(w io.Writer, d inventory.Discovery) {
 		fmt.Fprintf(w, "cluster %s: member list unavailable: %s\n", d.Cluster, d.Error)
 		return
 	}
-	fmt.Fprintf(w, "cluster %s (id %s): %d member%s, %d reachable; member list from %s in %s\n",
+	fmt.Fprintf(w, "cluster %s (id %s): %d member%s, %d reachable; member list from %s; took %s\n",
 		d.Cluster, d.ClusterID, len(d.Members), inventoryPlural(len(d.Members)), d.Reachable(), d.Source, d.Duration.Round(1e6))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tID\tCLIENT URLS\tLEARNER\tVERSION\tREACHABLE")
@@ -168,8 +168,11 @@ func printDiscovery(w io.Writer, d inventory.Discovery) {
 			name = "(unstarted)"
 		}
 		reach := "yes"
-		if m.IsLeader {
+		switch {
+		case m.IsLeader:
 			reach = "yes (leader)"
+		case m.LeaderID == "":
+			reach = "yes, but it knows no leader"
 		}
 		if !m.Reachable {
 			reach = "NO: " + m.Reason
