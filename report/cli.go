@@ -133,7 +133,7 @@ func (c *cliReporter) results(p *cliPrinter, v *view, depth int, rs []results.Re
 		label := fmt.Sprintf("%s %-6s %s  %s", st.sym, word, termSafe(r.Control), termSafe(v.title(r.Control)))
 		p.wrap(ind, strings.Repeat(" ", 9), p.status(r.Status, label))
 		for _, m := range r.Messages {
-			p.wrap(ind+4, "  ", "- "+termSafe(m))
+			p.wrap(ind+4, "  ", "- "+termSafe(clip(m)))
 		}
 		if wv := r.Waiver; wv != nil {
 			p.wrap(ind+4, "  ", "waived: "+termSafe(wv.Justification)+expiry(wv))
@@ -146,6 +146,21 @@ func (c *cliReporter) results(p *cliPrinter, v *view, depth int, rs []results.Re
 		st := statusStyle[results.Passed]
 		p.wrap(ind, "  ", p.status(results.Passed, fmt.Sprintf("%s %d passed: %s", st.sym, len(passed), strings.Join(passed, ", "))))
 	}
+}
+
+// maxCLIMessage bounds one message on the terminal; the other formats keep
+// it whole.
+const maxCLIMessage = 2000
+
+func clip(m string) string {
+	if len(m) <= maxCLIMessage {
+		return m
+	}
+	cut := maxCLIMessage
+	for cut > 0 && !utf8.RuneStart(m[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d more bytes; see the json report)", m[:cut], len(m)-cut)
 }
 
 func expiry(w *results.Waiver) string {
@@ -303,14 +318,17 @@ func wrapText(s string, first, rest int) []string {
 		if curW > 0 && curW+1+w > limit {
 			flush()
 		}
-		for w > limit && !strings.Contains(word, "\x1b") {
+		if w > limit && !strings.Contains(word, "\x1b") {
 			if curW > 0 {
 				flush()
 			}
 			r := []rune(word)
-			cur.WriteString(string(r[:limit]))
-			flush()
-			word, w = string(r[limit:]), w-limit
+			for len(r) > limit {
+				cur.WriteString(string(r[:limit]))
+				flush()
+				r = r[limit:]
+			}
+			word, w = string(r), len(r)
 		}
 		if curW > 0 {
 			cur.WriteByte(' ')

@@ -3,12 +3,15 @@ package report
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/etcdaudit/etcdaudit/results"
 )
 
 func TestCLIFitsEightyColumns(t *testing.T) {
@@ -144,6 +147,34 @@ func TestWrapText(t *testing.T) {
 		got := wrapText(tc.in, tc.first, tc.rest)
 		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 			t.Errorf("wrapText(%q, %d) = %q, want %q", tc.in, tc.first, got, tc.want)
+		}
+	}
+}
+
+// TestCLIClipsHugeMessages: a megabyte-long message (a collector dumping a
+// key list) is cut on the terminal with a pointer to the full report.
+func TestCLIClipsHugeMessages(t *testing.T) {
+	msg := strings.Repeat("é", 1<<19) // 1 MiB, multi-byte runes
+	r := &results.Report{Results: []results.Result{{Control: "C", Cluster: "c", Member: "m", Status: results.Failed, Messages: []string{msg}}}}
+	var buf bytes.Buffer
+	if err := Render(&buf, "cli", r, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if buf.Len() > 10_000 || !strings.Contains(buf.String(), "more bytes; see the json report") {
+		t.Fatalf("huge message not clipped: %d bytes", buf.Len())
+	}
+	if !utf8.Valid(buf.Bytes()) {
+		t.Fatal("clipping split a rune")
+	}
+}
+
+// BenchmarkCLILongWord guards the wrapper against quadratic behaviour on one
+// very long unbroken value (it took 44 s for 1 MiB before the fix).
+func BenchmarkCLILongWord(b *testing.B) {
+	r := &results.Report{Results: []results.Result{{Control: "C", Cluster: strings.Repeat("c", 1<<20), Status: results.Failed}}}
+	for b.Loop() {
+		if err := Render(io.Discard, "cli", r, Options{}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

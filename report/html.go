@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -303,7 +304,7 @@ func (h *htmlReporter) cluster(v *view, i int, c clusterView, now time.Time) htm
 }
 
 func fillMember(hm *htmlMember, f *collectors.MemberFacts, now time.Time) {
-	hm.Endpoint, hm.Up, hm.Reason, hm.Learner = f.Endpoint, f.Reachable, f.UnreachableReason, f.IsLearner
+	hm.Endpoint, hm.Up, hm.Reason, hm.Learner = redactEndpoint(f.Endpoint), f.Reachable, f.UnreachableReason, f.IsLearner
 	if vf := f.Version; vf != nil {
 		hm.Version = vf.Server
 		if vf.Cluster != "" {
@@ -378,7 +379,11 @@ func clusterFacts(f *collectors.ClusterFacts) []htmlKV {
 		add("observed backend", strings.Join(sortedSet(observed), ", "))
 	}
 	if len(f.Endpoints) > 0 {
-		add("endpoints", strings.Join(f.Endpoints, " "))
+		eps := make([]string, len(f.Endpoints))
+		for i, e := range f.Endpoints {
+			eps[i] = redactEndpoint(e)
+		}
+		add("endpoints", strings.Join(eps, " "))
 	}
 	if c := f.Consistency; c != nil {
 		add("members", fmt.Sprintf("%d voting, %d learners, %d unstarted", c.VotingMembers, c.Learners, c.Unstarted))
@@ -492,6 +497,20 @@ func bytesText(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// redactEndpoint hides a password written into an endpoint URL
+// (http://user:pass@host): a report is shared far more widely than the
+// inventory it came from.
+func redactEndpoint(s string) string {
+	if !strings.Contains(s, "@") {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
 }
 
 func yesNo(b bool) string {
