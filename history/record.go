@@ -22,16 +22,15 @@ import (
 // Entry is one scan as the index lists it: enough to list, pick and trend
 // scans without decompressing any report.
 type Entry struct {
-	ID          string                    `json:"id"`
-	StartedAt   time.Time                 `json:"started_at"`
-	FinishedAt  time.Time                 `json:"finished_at"`
-	RecordedAt  time.Time                 `json:"recorded_at"`
-	Inventory   string                    `json:"inventory,omitempty"`
-	ToolVersion string                    `json:"tool_version,omitempty"`
-	Counts      results.Counts            `json:"counts"`
-	PerCluster  map[string]results.Counts `json:"per_cluster,omitempty"`
-	Clusters    int                       `json:"clusters"`
-	Members     int                       `json:"members"`
+	ID          string         `json:"id"`
+	StartedAt   time.Time      `json:"started_at"`
+	FinishedAt  time.Time      `json:"finished_at"`
+	RecordedAt  time.Time      `json:"recorded_at"`
+	Inventory   string         `json:"inventory,omitempty"`
+	ToolVersion string         `json:"tool_version,omitempty"`
+	Counts      results.Counts `json:"counts"`
+	Clusters    int            `json:"clusters"`
+	Members     int            `json:"members"`
 	// Compressed sizes, so `history list` shows where the space goes.
 	ReportBytes int `json:"report_bytes"`
 	FactsBytes  int `json:"facts_bytes"`
@@ -171,11 +170,9 @@ func newEntry(r *results.Report, now time.Time) Entry {
 		Inventory:   r.Inventory,
 		ToolVersion: r.ToolVersion,
 		Counts:      r.Summary.Overall,
-		PerCluster:  r.Summary.PerCluster,
 	}
 	if e.Counts.Total == 0 && len(r.Results) > 0 {
-		s := results.Summarize(r.Results)
-		e.Counts, e.PerCluster = s.Overall, s.PerCluster
+		e.Counts = results.Summarize(r.Results).Overall
 	}
 	if r.Facts != nil {
 		e.Clusters = len(r.Facts.Clusters)
@@ -204,7 +201,7 @@ func timeKey(t time.Time, id string) []byte {
 
 func compressJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	zw, err := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
 	if err != nil {
 		return nil, err
 	}
