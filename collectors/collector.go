@@ -232,6 +232,8 @@ type ClusterTarget struct {
 	Members []*MemberTarget
 	// Client reaches every reachable member; nil when none is.
 	Client *clientv3.Client
+
+	leaseWalk bool // Options.LeaseWalk
 }
 
 // MemberTarget is one member being collected.

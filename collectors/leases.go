@@ -35,50 +35,74 @@ const (
 
 // Lease coverage methods.
 const (
-	MethodKeysOnly = "keys-only"
-	MethodFullKV   = "full-kv"
+	MethodKeysOnly  = "keys-only"
+	MethodFullKV    = "full-kv"
+	MethodLeaseJoin = "lease-join"
 )
 
-// collectLeaseCoverage pages through the events prefix at one pinned
-// revision with big pages (a limited range walks the rest of the range to
-// count, so small pages are quadratic) and keeps only counters: memory stays
-// flat however many keys there are.
+// collectLeaseCoverage first tries the lease join (see leaseJoin): one
+// count of the prefix, every lease's attached keys, and a second count that
+// proves nothing changed in between. It costs O(keys) on the server instead
+// of the paged walk's O(keys²/page) (a limited range counts the whole rest
+// of the range on every page), and it does not depend on KeyValue.Lease,
+// which 3.7's keys-only ranges drop. Samples of unleased keys then come from
+// the first pages of a walk that stops as soon as it has them.
 //
-// A key whose Lease is non-zero at revision R has a live lease at R: etcd
-// deletes a lease's keys in the same transaction that revokes it. So no
-// lease listing is needed for coverage; TimeToLive is only asked for the
-// TTL distribution.
+// When the store moved during the join (a busy cluster), or the leases
+// cannot be listed (RBAC, too many), it falls back to the walk: pages of
+// page_size keys at one pinned revision, keeping only counters so memory
+// stays flat. A key whose Lease is non-zero at revision R has a live lease
+// at R: etcd deletes a lease's keys in the same transaction that revokes it.
 //
-// 3.7's keys-only fast path answers from the index and returns Lease 0 for
-// every key, so 3.7+ (or an unknown version) reads full key-values. A
-// keys-only walk that finds no lease at all re-reads its first page in full
-// to make sure the server did not drop the field.
+// The walk reads keys only before 3.7; 3.7+ (or an unknown version) reads
+// full key-values, and a keys-only walk that finds no lease at all re-reads
+// its first page in full to make sure the server did not drop the field.
 func collectLeaseCoverage(ctx context.Context, t *Target) error {
 	cli := t.Cluster.Client
 	if cli == nil {
 		return skipf("no reachable member")
 	}
 	prefix := t.Cluster.eventsPrefix()
+	timeout := t.Cluster.Conn.CommandTimeout
+	page := t.Cluster.pageSize()
 	method := MethodKeysOnly
 	if !allBefore37(t.Cluster.Facts.Members) {
 		method = MethodFullKV
 	}
-	lc, leases, err := walkLeases(ctx, cli, prefix, t.Cluster.pageSize(), method, t.Cluster.Conn.CommandTimeout)
+	var lc *LeaseCoverage
+	if !t.Cluster.leaseWalk {
+		var err error
+		if lc, err = leaseJoin(ctx, cli, prefix, timeout); err != nil {
+			return err
+		}
+	}
+	if lc != nil {
+		if lc.Unleased > 0 {
+			sample, _, err := walkLeases(ctx, cli, prefix, page, method, timeout, lc.Revision, min(maxSamples, lc.Unleased))
+			if err != nil {
+				return fmt.Errorf("sample keys without a lease: %w", err)
+			}
+			lc.SampleNoLease = sample.SampleNoLease
+		}
+		t.Cluster.Facts.EventLeases = lc
+		return nil
+	}
+	lc, leases, err := walkLeases(ctx, cli, prefix, page, method, timeout, 0, 0)
 	if err != nil {
 		return err
 	}
 	if method == MethodKeysOnly && lc.Keys > 0 && lc.Leased == 0 {
-		dropped, err := keysOnlyDropsLease(ctx, cli, prefix, lc.Revision, t.Cluster.pageSize())
+		dropped, err := keysOnlyDropsLease(ctx, cli, prefix, lc.Revision, page)
 		if err != nil {
 			return err
 		}
 		if dropped {
-			if lc, leases, err = walkLeases(ctx, cli, prefix, t.Cluster.pageSize(), MethodFullKV, t.Cluster.Conn.CommandTimeout); err != nil {
+			if lc, leases, err = walkLeases(ctx, cli, prefix, page, MethodFullKV, timeout, 0, 0); err != nil {
 				return err
 			}
 		}
 	}
-	lc.TTLBuckets, lc.TTLProbed, err = ttlDistribution(ctx, cli, leases, t.Cluster.Conn.CommandTimeout)
+	lc.TTLBuckets, lc.TTLProbed, err = ttlDistribution(ctx, cli, leases, timeout)
 	if err != nil {
 		return err
 	}
@@ -86,9 +110,13 @@ func collectLeaseCoverage(ctx context.Context, t *Target) error {
 	return nil
 }
 
-// walkLeases counts keys and leases under prefix, page by page.
-func walkLeases(ctx context.Context, cli *clientv3.Client, prefix string, page int64, method string, firstPage time.Duration) (*LeaseCoverage, map[int64]int64, error) {
-	lc := &LeaseCoverage{Prefix: DisplayKey([]byte(prefix)), Method: method}
+// walkLeases counts keys and leases under prefix, page by page, at revision
+// rev (0: the newest, read linearizably). With stopAt > 0 it stops as soon
+// as it has that many samples of keys without a lease; its counts are then
+// partial.
+func walkLeases(ctx context.Context, cli *clientv3.Client, prefix string, page int64, method string,
+	firstPage time.Duration, rev, stopAt int64) (*LeaseCoverage, map[int64]int64, error) {
+	lc := &LeaseCoverage{Prefix: DisplayKey([]byte(prefix)), Method: method, Revision: rev}
 	leases := map[int64]int64{}
 	end := clientv3.GetPrefixRangeEnd(prefix)
 	key := prefix
@@ -133,7 +161,7 @@ func walkLeases(ctx context.Context, cli *clientv3.Client, prefix string, page i
 				lc.SampleNoLease = append(lc.SampleNoLease, DisplayKey(kv.Key))
 			}
 		}
-		if !resp.More || len(resp.Kvs) == 0 {
+		if !resp.More || len(resp.Kvs) == 0 || (stopAt > 0 && int64(len(lc.SampleNoLease)) >= stopAt) {
 			break
 		}
 		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
@@ -221,15 +249,23 @@ func ttlDistribution(ctx context.Context, cli *clientv3.Client, leases map[int64
 	}
 	buckets := map[string]int64{}
 	for _, ttl := range ttls {
-		d := time.Duration(ttl) * time.Second
-		for _, b := range ttlBuckets {
-			if (ttl < 0 && b.label == "expired") || (ttl >= 0 && b.label != "expired" && d <= b.upTo) {
-				buckets[b.label]++
-				break
-			}
-		}
+		buckets[ttlBucket(ttl)]++
 	}
 	return buckets, int64(len(ids)), nil
+}
+
+// ttlBucket names the bucket of a remaining TTL in seconds (-1: expired).
+func ttlBucket(ttl int64) string {
+	if ttl < 0 {
+		return "expired"
+	}
+	d := time.Duration(ttl) * time.Second
+	for _, b := range ttlBuckets[1:] {
+		if d <= b.upTo {
+			return b.label
+		}
+	}
+	return ttlBuckets[len(ttlBuckets)-1].label
 }
 
 // allBefore37 is true when every member that told its version runs a

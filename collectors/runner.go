@@ -37,6 +37,9 @@ type Options struct {
 	Logger   *slog.Logger
 	// Registry overrides the built-in collectors (tests, embedders).
 	Registry *Registry
+	// LeaseWalk makes lease coverage always walk the events keys page by
+	// page instead of trying the lease join first.
+	LeaseWalk bool
 }
 
 // Run collects facts from every member of every cluster of the fleet. A
@@ -157,7 +160,7 @@ func (r *runner) cluster(ctx context.Context, spec inventory.Cluster) ClusterFac
 
 	hc := conn.HTTPClient()
 	defer hc.CloseIdleConnections()
-	ct := &ClusterTarget{Spec: spec, Conn: conn, Facts: &cf}
+	ct := &ClusterTarget{Spec: spec, Conn: conn, Facts: &cf, leaseWalk: r.opts.LeaseWalk}
 	for i := range cf.Members {
 		ct.Members = append(ct.Members, &MemberTarget{
 			Facts: &cf.Members[i], Endpoint: cf.Members[i].Endpoint, HTTP: hc, Conn: conn, Timeout: conn.CommandTimeout,

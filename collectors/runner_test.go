@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/etcdaudit/etcdaudit/collectors"
 	"github.com/etcdaudit/etcdaudit/internal/etcdtest"
 )
@@ -103,4 +105,31 @@ func TestRunTimeoutAndIncludes(t *testing.T) {
 		t.Errorf("interrupted %q", f.Interrupted)
 	}
 	validate(t, f)
+}
+
+// TestLeaseJoinFallsBackOnWrites: on a cluster being written to, the lease
+// join cannot prove it saw one revision, so coverage comes from the pinned
+// walk, still exact for the events prefix.
+func TestLeaseJoinFallsBackOnWrites(t *testing.T) {
+	c := etcdtest.NewCluster(t, etcdtest.WithVersion("embed"))
+	cli := c.Client(t)
+	l := grant(t, cli, 3600)
+	seedV3(t, cli, "/registry/events/l%03d", 30, clientv3.WithLease(l))
+	seedV3(t, cli, "/registry/events/u%03d", 12)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ctx.Err() == nil; i++ {
+			_, _ = cli.Put(ctx, "/registry/pods/busy", fmt.Sprint(i))
+		}
+	}()
+	f := run(t, fleetFor(t, "busy", c), collectors.Options{Include: []string{"version", "event_leases"}})
+	cancel()
+	<-done
+	noErrors(t, f)
+	el := f.Clusters[0].EventLeases
+	if el == nil || el.Method != collectors.MethodKeysOnly || el.Keys != 42 || el.Leased != 30 || el.Unleased != 12 || el.Leases != 1 {
+		t.Fatalf("coverage on a busy cluster: %+v", el)
+	}
 }

@@ -2,8 +2,10 @@ package collectors
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -14,8 +16,8 @@ import (
 	"strings"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 func securityCollector() Registration {
@@ -152,32 +154,28 @@ func isClientCertRefusal(err error) bool {
 	return false
 }
 
-// authEnabled asks with a serializable read and no credentials: a member
-// with auth on refuses it ("user name is empty"). AuthStatus would be
-// simpler, but on 3.5+ it is a raft proposal (3.4 lacks it), and a scan must
-// write nothing.
+// authEnabled asks Authenticate for a user that does not exist, with a
+// random password: etcd answers "authentication is not enabled" or
+// "authentication failed" after checking the password and before any raft
+// proposal. A plain read cannot tell: with --client-cert-auth the client
+// certificate's CN logs the auditor in, and AuthStatus is itself a raft
+// proposal on 3.5+ (3.4 lacks it); a scan must write nothing.
 func authEnabled(ctx context.Context, t *Target) (bool, error) {
-	m := t.Member
-	cli := m.Client
-	if m.Conn != nil && m.Conn.User != "" {
-		cfg := m.Conn.ClientConfig([]string{m.Endpoint})
-		cfg.Username, cfg.Password = "", ""
-		cfg.Context = ctx
-		anon, err := clientv3.New(cfg)
-		if err != nil {
-			return false, fmt.Errorf("auth probe: connect without credentials: %w", rpcError(ctx, err))
-		}
-		defer anon.Close()
-		cli = anon
-	}
-	_, err := cli.Get(ctx, healthKey, clientv3.WithSerializable(), clientv3.WithCountOnly())
+	var rnd [12]byte
+	_, _ = rand.Read(rnd[:])
+	_, err := pb.NewAuthClient(t.Member.Client.ActiveConnection()).Authenticate(ctx, &pb.AuthenticateRequest{
+		Name:     "etcdaudit-auth-probe-" + hex.EncodeToString(rnd[:4]),
+		Password: hex.EncodeToString(rnd[4:]),
+	})
+	err = rpctypes.Error(err)
 	switch {
-	case err == nil:
+	case errors.Is(err, rpctypes.ErrAuthNotEnabled):
 		return false, nil
-	case errors.Is(err, rpctypes.ErrUserEmpty), errors.Is(err, rpctypes.ErrPermissionDenied),
-		errors.Is(err, rpctypes.ErrInvalidAuthToken), errors.Is(err, rpctypes.ErrAuthOldRevision):
+	case errors.Is(err, rpctypes.ErrAuthFailed):
 		return true, nil
+	case err == nil:
+		return false, errors.New("auth probe: a made-up user was let in")
 	default:
-		return false, fmt.Errorf("auth probe (read without credentials): %w", rpcError(ctx, err))
+		return false, fmt.Errorf("auth probe (Authenticate as a made-up user): %w", rpcError(ctx, err))
 	}
 }

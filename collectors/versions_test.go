@@ -42,7 +42,8 @@ func TestFactsEveryVersion(t *testing.T) {
 				v2Put(t, c, "/emptydir", "", true, 0)
 			}
 
-			f := run(t, fleetFor(t, "c"+strings.ReplaceAll(v, ".", ""), c), collectors.Options{Profile: collectors.ProfileFull})
+			fleet := fleetFor(t, "c"+strings.ReplaceAll(v, ".", ""), c)
+			f := run(t, fleet, collectors.Options{Profile: collectors.ProfileFull})
 			noErrors(t, f)
 			cf := f.Clusters[0]
 			if len(cf.Members) != members {
@@ -81,23 +82,14 @@ func TestFactsEveryVersion(t *testing.T) {
 					t.Errorf("%s: 3.6+ storage version %q / quota %d missing", m.Name, m.Version.Storage, m.Status.DBSizeQuota)
 				}
 			}
-			el := cf.EventLeases
-			if el == nil || el.Keys != 20 || el.Leased != 10 || el.Unleased != 10 || el.Leases != 2 || len(el.SampleNoLease) != 10 {
-				t.Fatalf("event leases %+v, want 20 keys, 10 leased on 2 leases, 10 unleased sampled", el)
-			}
-			if want := map[string]int64{"<=10m": 1, "<=1h": 1}; el.TTLBuckets["<=10m"] != 1 || el.TTLBuckets["<=1h"] != 1 {
-				t.Errorf("ttl buckets %v, want %v", el.TTLBuckets, want)
-			}
-			if el.SampleNoLease[0] != "/registry/events/default/n00" {
-				t.Errorf("first sample %q", el.SampleNoLease[0])
-			}
+			checkLeases(t, v, cf.EventLeases, collectors.MethodLeaseJoin)
+			walked := run(t, fleet, collectors.Options{Include: []string{"version", "event_leases"}, LeaseWalk: true})
+			noErrors(t, walked)
 			wantMethod := collectors.MethodKeysOnly
 			if v == "3.7" {
 				wantMethod = collectors.MethodFullKV
 			}
-			if el.Method != wantMethod {
-				t.Errorf("method %s, want %s", el.Method, wantMethod)
-			}
+			checkLeases(t, v, walked.Clusters[0].EventLeases, wantMethod)
 			if h := cf.HashKV; h == nil || !h.Agree || h.MembersCompared != members {
 				t.Errorf("hashkv %+v", h)
 			}
@@ -105,5 +97,23 @@ func TestFactsEveryVersion(t *testing.T) {
 				t.Errorf("consistency %+v", cs)
 			}
 		})
+	}
+}
+
+// checkLeases asserts the seeded events: 20 keys, 10 on two leases (TTL 1h
+// and 90s), 10 without, sampled in key order.
+func checkLeases(t *testing.T, v string, el *collectors.LeaseCoverage, method string) {
+	t.Helper()
+	if el == nil || el.Keys != 20 || el.Leased != 10 || el.Unleased != 10 || el.Leases != 2 || len(el.SampleNoLease) != 10 || el.Ratio != 0.5 {
+		t.Fatalf("%s %s: event leases %+v, want 20 keys, 10 leased on 2 leases, 10 unleased sampled", v, method, el)
+	}
+	if el.TTLBuckets["<=10m"] != 1 || el.TTLBuckets["<=1h"] != 1 || el.TTLProbed != 2 {
+		t.Errorf("%s %s: ttl buckets %v (probed %d), want one <=10m and one <=1h", v, method, el.TTLBuckets, el.TTLProbed)
+	}
+	if el.SampleNoLease[0] != "/registry/events/default/n00" || el.SampleNoLease[9] != "/registry/events/default/n09" {
+		t.Errorf("%s %s: samples %q", v, method, el.SampleNoLease)
+	}
+	if el.Method != method {
+		t.Errorf("%s: method %s, want %s", v, el.Method, method)
 	}
 }
