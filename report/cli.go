@@ -44,7 +44,7 @@ func (c *cliReporter) Render(w io.Writer, r *results.Report) error {
 		width: c.opts.Width,
 	}
 	if p.width <= 20 {
-		p.width = 80
+		p.width = termWidth(w)
 	}
 	head := fmt.Sprintf("etcdaudit scan %s", termSafe(r.ScanID))
 	if r.Inventory != "" {
@@ -218,6 +218,18 @@ func useColor(m ColorMode, w io.Writer) bool {
 	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// termWidth is the terminal's width when w is one (clamped to 40–160, so a
+// huge window still gets readable lines), and 80 otherwise: files, pipes and
+// CI logs get lines that fit a standard terminal.
+func termWidth(w io.Writer) int {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 {
+			return min(max(cols, 40), 160)
+		}
+	}
+	return 80
 }
 
 // termSafe makes a fleet value safe to print on a terminal: a key or member

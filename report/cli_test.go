@@ -178,3 +178,19 @@ func BenchmarkCLILongWord(b *testing.B) {
 		}
 	}
 }
+
+func TestCLIWidthFollowsTheTerminal(t *testing.T) {
+	ptm, pts := openPTY(t)
+	defer ptm.Close()
+	defer pts.Close()
+	ws := struct{ rows, cols, x, y uint16 }{24, 60, 0, 0}
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, pts.Fd(), syscall.TIOCSWINSZ, uintptr(unsafe.Pointer(&ws))); e != 0 {
+		t.Skipf("set window size: %v", e)
+	}
+	if got := termWidth(pts); got != 60 {
+		t.Errorf("width on a 60-column terminal = %d", got)
+	}
+	if got := termWidth(&bytes.Buffer{}); got != 80 {
+		t.Errorf("width for a buffer = %d, want 80", got)
+	}
+}
