@@ -115,7 +115,7 @@ result failed or errored, 101 with --strict when one was skipped, as scan would.
 		Example: `  etcdaudit report --from scan.json
   etcdaudit report --from scan.json --report html:report.html --report junit:junit.xml
   etcdaudit report --from scan.json --report prometheus:/var/lib/node_exporter/etcdaudit.prom
-  etcdaudit report --from scan.json --report markdown --verbose=false > ticket.md
+  etcdaudit report --from scan.json --report markdown > ticket.md
   etcdaudit report --from - --pushgateway http://pushgateway:9091 < scan.json`,
 		Args: cobra.NoArgs,
 	}
