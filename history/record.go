@@ -100,6 +100,11 @@ func (s *Store) put(ctx context.Context, report *results.Report, cfg recordConfi
 	if report == nil {
 		return Entry{}, nil, errors.New("history: record: nil report")
 	}
+	if report.Facts != nil && report.Facts.Interrupted != "" {
+		// A scan cut short judges missing facts as errors: recorded, it
+		// would show as drift that never happened.
+		return Entry{}, nil, fmt.Errorf("%w (%s): scan %s not recorded", ErrInterrupted, report.Facts.Interrupted, report.ScanID)
+	}
 	e := newEntry(report, cfg.now())
 	if e.ID == "" {
 		e.ID = NewScanID(e.StartedAt)

@@ -46,6 +46,10 @@ var ErrLocked = errors.New("history file locked")
 // ErrNoHistory means the state directory holds no history file yet.
 var ErrNoHistory = errors.New("no history")
 
+// ErrInterrupted means a scan was cut short (timeout, signal) and is not
+// recorded: the history holds whole scans only.
+var ErrInterrupted = errors.New("scan was interrupted")
+
 // ErrNotFound means no recorded scan matches a reference.
 var ErrNotFound = errors.New("scan not found")
 

@@ -89,6 +89,11 @@ func TestRecordMakesIDAndRefusesDuplicates(t *testing.T) {
 	if _, err := Record(ctx, dir, nil); err == nil {
 		t.Fatal("nil report accepted")
 	}
+	cut := day(2)
+	cut.Facts.Interrupted = "run timeout 1m0s"
+	if _, err := Record(ctx, dir, cut); !errors.Is(err, ErrInterrupted) || !strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("interrupted scan: %v", err)
+	}
 }
 
 func TestRecordWithoutFacts(t *testing.T) {
