@@ -177,9 +177,11 @@ func (c *Conn) ClientConfig(endpoints []string) clientv3.Config {
 // plainConfig is ClientConfig without credentials.
 func (c *Conn) plainConfig(endpoints []string) clientv3.Config {
 	return clientv3.Config{
-		Endpoints:            append([]string(nil), endpoints...),
-		DialTimeout:          c.DialTimeout,
-		DialKeepAliveTime:    c.KeepAliveTimeout,
+		Endpoints:   append([]string(nil), endpoints...),
+		DialTimeout: c.DialTimeout,
+		// grpc-go raises a keepalive time under 10s to 10s anyway, and etcd
+		// answers pings more frequent than its 5s minimum with GOAWAY.
+		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: c.KeepAliveTimeout,
 		TLS:                  c.TLS,
 		Logger:               zap.NewNop(),

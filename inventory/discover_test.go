@@ -303,24 +303,59 @@ func TestDiscoverAuth(t *testing.T) {
 }
 
 // TestClientConfigWorks: the config Connect builds is usable as is by
-// collectors (TLS, credentials, silent logger).
+// collectors (TLS, credentials, silent logger), and however many clients and
+// per-member Maintenance calls they make, a run authenticates once: one raft
+// entry, where clientv3's own Username/Password adds one per client and per
+// Maintenance call.
 func TestClientConfigWorks(t *testing.T) {
-	ec := etcdtest.NewCluster(t, etcdtest.WithTLS(), etcdtest.WithAuth())
+	ec := etcdtest.NewCluster(t, etcdtest.WithTLS(), etcdtest.WithAuth(), etcdtest.WithMembers(3))
 	t.Setenv("ETCDAUDIT_TEST_PW", ec.RootPassword)
-	c := quickCluster("cfg", 3*time.Second, ec.Endpoints()...)
+	c := quickCluster("cfg", 10*time.Second, ec.Endpoints()...)
 	c.TLS = TLS{CA: ec.TLS.CA, Cert: ec.TLS.ClientCert, Key: ec.TLS.ClientKey}
 	c.Auth = Auth{User: "root", PasswordEnv: "ETCDAUDIT_TEST_PW"}
 	conn := mustConnect(t, c)
-	cli, err := clientv3.New(conn.ClientConfig(c.Endpoints))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := cli.Get(ctx, "/anything"); err != nil {
-		t.Fatalf("Get with Connect's config: %v", err)
+	idx := newIndexReader(t, ec)
+
+	calls := func(cfg clientv3.Config) {
+		t.Helper()
+		cli, err := clientv3.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		if _, err := cli.Get(ctx, "/anything"); err != nil {
+			t.Fatalf("Get: %v", err)
+		}
+		for _, ep := range ec.Endpoints() {
+			if _, err := cli.Status(ctx, ep); err != nil {
+				t.Fatalf("Status %s: %v", ep, err)
+			}
+			if _, err := cli.HashKV(ctx, ep, 0); err != nil {
+				t.Fatalf("HashKV %s: %v", ep, err)
+			}
+		}
 	}
+	before := idx.read(t)
+	for range 3 { // three clients, as a collector run makes several
+		calls(conn.ClientConfig(c.Endpoints))
+	}
+	for _, ep := range ec.Endpoints() {
+		calls(conn.ClientConfig([]string{ep}))
+	}
+	after := idx.read(t)
+	if d := after[0] - before[0]; d != 1 {
+		t.Errorf("raft index moved by %d for 6 clients and 36 Maintenance calls; want 1 (one Authenticate)", d)
+	}
+
+	stock := conn.ClientConfig(c.Endpoints)
+	stock.DialOptions, stock.Username, stock.Password = nil, "root", ec.RootPassword
+	before = idx.read(t)
+	calls(stock)
+	after = idx.read(t)
+	t.Logf("for comparison, one stock clientv3 client with Username/Password moved the raft index by %d", after[0]-before[0])
+
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ec.Endpoints()[0]+"/version", nil)
 	resp, err := conn.HTTPClient().Do(req)
 	if err != nil {
