@@ -95,6 +95,22 @@ func TestHTMLInChromium(t *testing.T) {
 		t.Fatalf("screenshot %s missing or empty: %v", abs, err)
 	}
 	t.Logf("screenshot: %s", abs)
+
+	// The drill-down of the legacy cluster, opened through the query string.
+	drill := filepath.Join(filepath.Dir(abs), "report-legacy-eu.png")
+	os.Remove(drill)
+	chromium(t, "--window-size=1400,1400", "--hide-scrollbars", "--screenshot="+drill, "file://"+path+"?q=legacy-eu&expand=1")
+	if st, err := os.Stat(drill); err != nil || st.Size() < 10_000 {
+		t.Fatalf("screenshot %s missing or empty: %v", drill, err)
+	}
+	dom = string(chromium(t, "--dump-dom", "file://"+path+"?q=legacy-eu&expand=1"))
+	if !regexp.MustCompile(`<details class="cluster" id="c-2"[^>]* open=""`).MatchString(dom) {
+		t.Error("?expand=1 did not open the shown cluster")
+	}
+	if !strings.Contains(dom, "<code>ETCD-V2-001</code> No custom data in the v2 store") {
+		t.Error("opened cluster rows lack the control titles the script fills in")
+	}
+	t.Logf("screenshot: %s", drill)
 }
 
 // TestHTMLFiltersInChromium drives the filters through the query string

@@ -13,6 +13,7 @@
   var clusters = all('details.cluster');
   var results = all('tr.res');
   var controls = all('table.controls tbody tr');
+  var expand = false; // ?expand=1 opens every shown cluster (for printing)
   // Control metadata lives once, in the controls table; result rows only
   // carry the control ID.
   var meta = {};
@@ -93,6 +94,7 @@
       if (v !== null && Array.prototype.some.call(p[0].options, function (o) { return o.value === v; })) { p[0].value = v; }
     });
     if (q.has('q')) { fName.value = q.get('q'); }
+    expand = q.get('expand') === '1';
   }
   function toURL() {
     var q = new URLSearchParams();
@@ -124,6 +126,7 @@
   if (fleet) { titles(fleet); }
   fromURL();
   apply();
+  if (expand) { clusters.forEach(function (el) { if (!el.hidden) { el.open = true; titles(el); } }); }
   openHash();
   doc.body.setAttribute('data-ready', 'yes');
 }());
