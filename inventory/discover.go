@@ -184,8 +184,13 @@ func newClient(ctx context.Context, ep string, conn *Conn) (*clientv3.Client, er
 	return cli, nil
 }
 
+// maxProbes bounds the probes in flight per cluster: etcd clusters have a
+// handful of members, but a member list is input like any other.
+const maxProbes = 16
+
 func probeMembers(ctx context.Context, list *etcdserverpb.MemberListResponse, conn *Conn) []Member {
 	members := make([]Member, len(list.Members))
+	sem := make(chan struct{}, maxProbes)
 	var wg sync.WaitGroup
 	for i, pm := range list.Members {
 		m := Member{
@@ -201,7 +206,7 @@ func probeMembers(ctx context.Context, list *etcdserverpb.MemberListResponse, co
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			probeMember(ctx, &members[i], conn)
+			probeMember(ctx, &members[i], conn, sem)
 		}()
 	}
 	wg.Wait()
@@ -223,14 +228,20 @@ type probeResult struct {
 
 // probeMember tries every client URL of a member at once; the first URL in
 // the member's order that answered is the member's endpoint.
-func probeMember(ctx context.Context, m *Member, conn *Conn) {
+func probeMember(ctx context.Context, m *Member, conn *Conn, sem chan struct{}) {
 	results := make([]probeResult, len(m.ClientURLs))
 	var wg sync.WaitGroup
 	for i, u := range m.ClientURLs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = probeURL(ctx, u, m.ID, conn)
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+				results[i] = probeURL(ctx, u, m.ID, conn)
+			case <-ctx.Done():
+				results[i] = probeResult{url: u, err: ctx.Err()}
+			}
 		}()
 	}
 	wg.Wait()

@@ -1,20 +1,14 @@
 package inventory
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"maps"
-	"net"
-	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 	"unicode"
-
-	"crypto/tls"
 
 	"gopkg.in/yaml.v3"
 )
@@ -96,101 +90,6 @@ func didYouMean(got string, candidates []string) string {
 		return fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return ""
-}
-
-func (p *parser) endpoints(s *spec, v *yaml.Node, path string) {
-	seq := deref(v)
-	if seq.Kind == yaml.ScalarNode && !isNull(seq) {
-		p.errf(v, path, "expected a list, e.g. [%s]", truncate(seq.Value, 60))
-		return
-	}
-	if isNull(seq) || seq.Kind != yaml.SequenceNode || len(seq.Content) == 0 {
-		p.errf(v, path, "list at least one client URL, e.g. [https://10.0.0.1:2379]")
-		return
-	}
-	s.c.Endpoints, s.endpointNodes = nil, nil
-	seen := map[string]int{}
-	for i, item := range seq.Content {
-		if p.over() {
-			return
-		}
-		fp := fmt.Sprintf("%s[%d]", path, i)
-		raw, ok := p.text(item, fp)
-		if !ok {
-			if isNull(deref(item)) {
-				p.errf(item, fp, "empty endpoint")
-			}
-			continue
-		}
-		ep, hp, msg := checkEndpoint(raw)
-		if msg != "" {
-			p.errf(item, fp, "%s", msg)
-			continue
-		}
-		if first, dup := seen[hp]; dup {
-			p.errf(item, fp, "%s is listed twice (first at line %d)", hp, first)
-			continue
-		}
-		seen[hp] = item.Line
-		s.c.Endpoints = append(s.c.Endpoints, ep)
-		s.endpointNodes = append(s.endpointNodes, item)
-	}
-}
-
-// checkEndpoint validates a client URL and returns it normalised, with its
-// host:port identity. Messages never echo a password found in the URL.
-func checkEndpoint(raw string) (ep, hp, msg string) {
-	if !strings.Contains(raw, "://") {
-		return "", "", fmt.Sprintf("%q has no scheme: write https://%s (or http://)", truncate(raw, 60), truncate(raw, 60))
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", "", fmt.Sprintf("malformed URL: %v", redactURLError(err))
-	}
-	shown := u.Redacted()
-	if _, has := u.User.Password(); has {
-		return "", "", fmt.Sprintf("%s: inline secret in the URL: use auth.password_env or auth.password_file", shown)
-	}
-	if u.User != nil {
-		return "", "", fmt.Sprintf("%s: user info in the URL: use auth.user", shown)
-	}
-	scheme := strings.ToLower(u.Scheme)
-	if scheme != "http" && scheme != "https" {
-		return "", "", fmt.Sprintf("%s: scheme must be http or https, not %q", shown, u.Scheme)
-	}
-	host, port := u.Hostname(), u.Port()
-	if host == "" {
-		return "", "", fmt.Sprintf("%s: no host", shown)
-	}
-	if port == "" {
-		return "", "", fmt.Sprintf("%s: no port: etcd's client port is usually 2379, write %s://%s:2379", shown, scheme, u.Host)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", "", fmt.Sprintf("%s: port %q out of range 1-65535", shown, port)
-	}
-	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return "", "", fmt.Sprintf("%s: a client URL has no path, query or fragment", shown)
-	}
-	hp = net.JoinHostPort(strings.ToLower(host), port)
-	return scheme + "://" + u.Host, hp, ""
-}
-
-func redactURLError(err error) string {
-	if ue, ok := err.(*url.Error); ok {
-		if u, perr := url.Parse(ue.URL); perr == nil {
-			return fmt.Sprintf("%s %q: %v", ue.Op, u.Redacted(), ue.Err)
-		}
-		return ue.Err.Error() // the URL text may hold a password: leave it out
-	}
-	return err.Error()
-}
-
-func hostPort(ep string) string {
-	u, err := url.Parse(ep)
-	if err != nil || u.Port() == "" {
-		return ""
-	}
-	return net.JoinHostPort(strings.ToLower(u.Hostname()), u.Port())
 }
 
 func (p *parser) labels(s *spec, v *yaml.Node, path string) {
@@ -431,109 +330,4 @@ func (p *parser) crossChecks(s *spec, scope string) {
 		}
 		p.errf(l.n, l.path, "a password source without auth.user")
 	}
-}
-
-func readable(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	return err == nil && !st.IsDir()
-}
-
-// text reads a scalar as a string; null or "" mean "not set".
-func (p *parser) text(n *yaml.Node, path string) (string, bool) {
-	s := deref(n)
-	if s == nil || isNull(s) {
-		return "", false
-	}
-	if s.Kind != yaml.ScalarNode {
-		p.errf(n, path, "expected a string, got %s", kindName(s))
-		return "", false
-	}
-	return s.Value, s.Value != ""
-}
-
-func (p *parser) boolean(n *yaml.Node, path string) (bool, bool) {
-	s := deref(n)
-	if s == nil || isNull(s) {
-		return false, false
-	}
-	if s.Kind == yaml.ScalarNode && s.Tag == "!!bool" {
-		var b bool
-		if err := s.Decode(&b); err == nil {
-			return b, true
-		}
-	}
-	p.errf(n, path, "expected true or false, got %s", kindName(s))
-	return false, false
-}
-
-func (p *parser) integer(n *yaml.Node, path string) (int64, bool) {
-	s := deref(n)
-	if s == nil || isNull(s) {
-		return 0, false
-	}
-	if s.Kind == yaml.ScalarNode && s.Tag == "!!int" {
-		var i int64
-		if err := s.Decode(&i); err == nil {
-			return i, true
-		}
-	}
-	p.errf(n, path, "expected a whole number, got %s", kindName(s))
-	return 0, false
-}
-
-func (p *parser) duration(n *yaml.Node, path string) (time.Duration, bool) {
-	s := deref(n)
-	if s == nil || isNull(s) {
-		return 0, false
-	}
-	if s.Kind != yaml.ScalarNode {
-		p.errf(n, path, "expected a duration such as 5s, got %s", kindName(s))
-		return 0, false
-	}
-	if s.Tag == "!!int" || s.Tag == "!!float" {
-		p.errf(n, path, "duration %s has no unit: write e.g. %ss", s.Value, s.Value)
-		return 0, false
-	}
-	d, err := time.ParseDuration(s.Value)
-	if err != nil {
-		p.errf(n, path, "%q is not a duration (e.g. 500ms, 5s, 2m)", truncate(s.Value, 40))
-		return 0, false
-	}
-	if d <= 0 {
-		p.errf(n, path, "must be positive, got %s", s.Value)
-		return 0, false
-	}
-	return d, true
-}
-
-// file resolves a path (relative to the inventory, ~ to the home dir) and
-// checks it can be read now, rather than at 3 a.m. on the first scan.
-func (p *parser) path(n *yaml.Node, path string) (string, bool) {
-	f, ok := p.text(n, path)
-	if !ok {
-		return "", false
-	}
-	if rest, ok := strings.CutPrefix(f, "~/"); ok {
-		if home, err := os.UserHomeDir(); err == nil {
-			f = filepath.Join(home, rest)
-		}
-	}
-	if !filepath.IsAbs(f) {
-		f = filepath.Join(p.dir, f)
-	}
-	fh, err := os.Open(f)
-	if err != nil {
-		p.errf(n, path, "%v", err)
-		return f, true
-	}
-	defer fh.Close()
-	if st, err := fh.Stat(); err == nil && st.IsDir() {
-		p.errf(n, path, "%s is a directory, not a file", f)
-	}
-	return f, true
 }
