@@ -45,7 +45,7 @@ if has store; then
   echo "history.db on disk: $(du -h "$WORK/hist/history.db" | cut -f1) (apparent $(du -h --apparent-size "$WORK/hist/history.db" | cut -f1))"
   last=$((SCANS - 1))
   for args in "drift --from latest~$last --to latest -o json" "drift --from latest~1 -o cli" "history list" "history show latest -o json"; do
-    /usr/bin/time -f "%e s wall, %M KiB max RSS" -o "$WORK/time" \
+    /usr/bin/time -q -f "%e s wall, %M KiB max RSS" -o "$WORK/time" \
       "$BIN" $args --state-dir "$WORK/hist" >/dev/null || [[ $? == 100 ]]
     echo "etcdaudit $args: $(cat "$WORK/time")"
   done
