@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/etcdaudit/etcdaudit/results"
@@ -50,8 +51,30 @@ func (m *markdownReporter) Render(w io.Writer, r *results.Report) error {
 		}
 		mdCounts(b, "*(fleet)*", c)
 	}
-	for _, c := range v.clusters {
+	// A big fleet lists its worst clusters and folds the rest into one row.
+	clusters := slices.Clone(v.clusters)
+	var rest results.Counts
+	restN := 0
+	if len(clusters) > 2*maxMarkdownRows && !m.opts.Verbose {
+		slices.SortStableFunc(clusters, func(a, b clusterView) int {
+			return (b.Counts.Failed + b.Counts.Error) - (a.Counts.Failed + a.Counts.Error)
+		})
+		for _, c := range clusters[2*maxMarkdownRows:] {
+			restN++
+			rest.Passed += c.Counts.Passed
+			rest.Failed += c.Counts.Failed
+			rest.Error += c.Counts.Error
+			rest.Skipped += c.Counts.Skipped
+			rest.Waived += c.Counts.Waived
+			rest.Total += c.Counts.Total
+		}
+		clusters = clusters[:2*maxMarkdownRows]
+	}
+	for _, c := range clusters {
 		mdCounts(b, mdCell(c.Name), c.Counts)
+	}
+	if restN > 0 {
+		mdCounts(b, fmt.Sprintf("*(%d more clusters)*", restN), rest)
 	}
 	b.WriteString("\n")
 
@@ -93,14 +116,25 @@ func (m *markdownReporter) Render(w io.Writer, r *results.Report) error {
 			fmt.Fprintf(b, "%s\n\n", strings.Join(meta, " · "))
 		}
 		b.WriteString("| Status | Cluster | Member | Messages |\n|---|---|---|---|\n")
-		for _, res := range rs {
+		shown := rs
+		if len(rs) > maxMarkdownRows && !m.opts.Verbose {
+			shown = rs[:maxMarkdownRows]
+		}
+		for _, res := range shown {
 			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", res.Status, mdCell(res.Cluster), mdCell(res.Member), mdMessages(res.Messages))
+		}
+		if len(shown) < len(rs) {
+			fmt.Fprintf(b, "\n…and %d more subjects (all of them in the JSON or HTML report, or render with --verbose).\n", len(rs)-len(shown))
 		}
 		b.WriteString("\n")
 	}
 	if len(waived) > 0 {
 		b.WriteString("## Waivers\n\n| Control | Cluster | Member | State | Expires | Justification |\n|---|---|---|---|---|---|\n")
-		for _, res := range waived {
+		shown := waived
+		if len(waived) > maxMarkdownRows && !m.opts.Verbose {
+			shown = waived[:maxMarkdownRows]
+		}
+		for _, res := range shown {
 			wv, state := res.Waiver, "active"
 			if res.Status == results.Failed {
 				wv, state = res.ExpiredWaiver, "**expired**"
@@ -115,10 +149,17 @@ func (m *markdownReporter) Render(w io.Writer, r *results.Report) error {
 			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", mdCode(res.Control), mdCell(res.Cluster),
 				mdCell(res.Member), state, exp, mdCell(wv.Justification))
 		}
+		if len(shown) < len(waived) {
+			fmt.Fprintf(b, "\n…and %d more waivers.\n", len(waived)-len(shown))
+		}
 		b.WriteString("\n")
 	}
 	return b.Flush()
 }
+
+// maxMarkdownRows keeps a comment or ticket readable (and under GitHub's
+// 65,536-character comment limit) when one control fails across a big fleet.
+const maxMarkdownRows = 20
 
 func mdCounts(b *bufio.Writer, name string, c results.Counts) {
 	fmt.Fprintf(b, "| %s | %d | %d | %d | %d | %d |\n", name, c.Failed, c.Error, c.Skipped, c.Waived, c.Passed)

@@ -2,6 +2,7 @@ package report
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/etcdaudit/etcdaudit/collectors"
@@ -92,5 +93,22 @@ func TestViewGroupsEveryResult(t *testing.T) {
 	odd := results.Report{Results: []results.Result{{Control: "X-1", Cluster: "c", Status: results.Failed}}}
 	if got := newView(&odd).title("X-1"); got != "X-1" {
 		t.Errorf("title of an undescribed control = %q", got)
+	}
+}
+
+func TestMarkdownCapsLongTables(t *testing.T) {
+	r := syntheticReport(1000, 20)
+	var short, long strings.Builder
+	if err := Render(&short, "markdown", r, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Render(&long, "markdown", r, Options{Verbose: true}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(short.String(), "more subjects (all of them in the JSON or HTML report") {
+		t.Error("long failing-control tables are not capped")
+	}
+	if short.Len() >= 65_536 || long.Len() <= short.Len() {
+		t.Errorf("markdown %d bytes (verbose %d): want under 65,536 and verbose longer", short.Len(), long.Len())
 	}
 }
