@@ -17,6 +17,9 @@ type Fleet struct {
 	Name     string    `json:"name" yaml:"name"`
 	Source   string    `json:"source,omitempty" yaml:"-"` // file path, or "flags"
 	Clusters []Cluster `json:"clusters" yaml:"clusters"`
+	// Warnings are valid but risky settings (clear-text passwords, skipped
+	// certificate checks, a world-readable password file).
+	Warnings []Problem `json:"warnings,omitempty" yaml:"-"`
 }
 
 // Cluster is one etcd cluster of the fleet.

@@ -88,6 +88,9 @@ func Parse(name string, data []byte) (fleet *Fleet, err error) {
 		}
 	}()
 	fleet = p.parse(data)
+	if fleet != nil {
+		fleet.Warnings = p.warns
+	}
 	if len(p.problems) > 0 {
 		ve := &ValidationError{File: name, Problems: p.problems}
 		ve.sort()
@@ -106,6 +109,7 @@ type parser struct {
 	pairs      map[[2]string]bool       // cert/key pairs already checked
 	endpointAt map[string]endpointOwner // host:port → first cluster listing it
 	visits     int                      // fields walked, see over
+	warns      []Problem
 }
 
 // maxVisits bounds the walk: YAML aliases let a small file expand into
@@ -240,6 +244,7 @@ func (p *parser) clusters(n, root *yaml.Node, defaults *spec) []Cluster {
 			p.errf(item, path, "missing endpoints: list at least one client URL, e.g. [https://10.0.0.1:2379]")
 		}
 		p.crossChecks(s, path)
+		p.warnings(s, item, path)
 		p.claimEndpoints(s, path)
 		s.c.Collect = withBuiltinDefaults(s.c.Collect)
 		out = append(out, s.c)

@@ -83,6 +83,11 @@ func TestMinimal(t *testing.T) {
 // inherited, labels and hooks merged, a cluster's own value wins, and one
 // password source or cert/key pair replaces the default's as a whole.
 func TestDefaultsInheritance(t *testing.T) {
+	// git keeps no permission bits but x: make the example's secret 0600 as
+	// an operator would, so full.yaml validates without warnings.
+	if err := os.Chmod(filepath.Join(testdata, "secrets", "etcd-password"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	f, err := Load(filepath.Join(testdata, "full.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -128,6 +133,9 @@ func TestDefaultsInheritance(t *testing.T) {
 	}
 	if plain.TLS.InsecureSkipVerify || plain.Tier() != "medium" || plain.Region() != "westeurope" {
 		t.Errorf("plain = %+v", plain)
+	}
+	if len(f.Warnings) != 0 {
+		t.Errorf("full.yaml should validate without warnings: %v", f.Warnings)
 	}
 }
 
@@ -228,5 +236,42 @@ func TestSuggest(t *testing.T) {
 		if s := suggest(got, append(clusterFields, tlsFields...)); s != want {
 			t.Errorf("suggest(%q) = %q, want %q", got, s, want)
 		}
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	f, err := Load(filepath.Join(testdata, "warnings.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantData, err := os.ReadFile(filepath.Join(testdata, "warnings.want"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Split(strings.TrimSpace(string(wantData)), "\n")
+	if len(f.Warnings) != len(want) {
+		t.Fatalf("got %d warnings, want %d: %v", len(f.Warnings), len(want), f.Warnings)
+	}
+	for i, w := range want {
+		if got := f.Warnings[i].String(); !strings.Contains(got, w) {
+			t.Errorf("warning %d:\n got: %s\nwant: %s", i, got, w)
+		}
+	}
+
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inv := "clusters:\n  - name: a\n    endpoints: [https://h:1]\n    auth: {user: u, password_file: pw}\n"
+	f, err = Parse(filepath.Join(dir, "f.yaml"), []byte(inv))
+	if err != nil || len(f.Warnings) != 1 || !strings.Contains(f.Warnings[0].Message, "readable by other users (mode 0644)") {
+		t.Fatalf("world-readable password file: %v %v", err, f)
+	}
+	if err := os.Chmod(pw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if f, err = Parse(filepath.Join(dir, "f.yaml"), []byte(inv)); err != nil || len(f.Warnings) != 0 {
+		t.Fatalf("0600 password file: %v %v", err, f.Warnings)
 	}
 }

@@ -70,10 +70,17 @@ Exit codes: 0 valid, 1 problems found (or the file could not be read).`,
 		}
 		if output == "json" {
 			return inventoryJSON(a.stdout, map[string]any{"file": fleet.Source, "valid": true, "name": fleet.Name,
-				"clusters": len(fleet.Clusters), "endpoints": endpoints})
+				"clusters": len(fleet.Clusters), "endpoints": endpoints, "warnings": fleet.Warnings})
 		}
-		fmt.Fprintf(a.stdout, "%s: %d cluster%s, %d endpoint%s: OK\n", fleet.Source,
-			len(fleet.Clusters), inventoryPlural(len(fleet.Clusters)), endpoints, inventoryPlural(endpoints))
+		for _, w := range fleet.Warnings {
+			fmt.Fprintln(a.stdout, w.String())
+		}
+		warned := ""
+		if n := len(fleet.Warnings); n > 0 {
+			warned = fmt.Sprintf(" (%d warning%s)", n, inventoryPlural(n))
+		}
+		fmt.Fprintf(a.stdout, "%s: %d cluster%s, %d endpoint%s: OK%s\n", fleet.Source,
+			len(fleet.Clusters), inventoryPlural(len(fleet.Clusters)), endpoints, inventoryPlural(endpoints), warned)
 		return nil
 	}
 	return cmd

@@ -21,6 +21,9 @@ func runInventoryCLI(t *testing.T, args ...string) (code int, stdout, stderr str
 }
 
 func TestInventoryValidate(t *testing.T) {
+	if err := os.Chmod("../../testdata/inventory/secrets/etcd-password", 0o600); err != nil {
+		t.Fatal(err)
+	}
 	code, out, _ := runInventoryCLI(t, "inventory", "validate", "-f", "../../testdata/inventory/full.yaml")
 	if code != 0 || out != "../../testdata/inventory/full.yaml: 3 clusters, 5 endpoints: OK\n" {
 		t.Errorf("good file: exit %d, %q", code, out)
@@ -36,6 +39,10 @@ func TestInventoryValidate(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &v); err != nil || code != 1 || v.Valid || len(v.Problems) != 1 || v.Problems[0].Line != 4 {
 		t.Errorf("json: exit %d, %v, %s", code, err, out)
+	}
+	code, out, _ = runInventoryCLI(t, "inventory", "validate", "-f", "../../testdata/inventory/warnings.yaml")
+	if code != 0 || !strings.Contains(out, "clusters[1].tls.insecure_skip_verify: warning:") || !strings.HasSuffix(out, "OK (3 warnings)\n") {
+		t.Errorf("warnings: exit %d\n%s", code, out)
 	}
 	code, _, errOut := runInventoryCLI(t, "inventory", "validate", "-f", "x.yaml", "--endpoints", "http://h:1")
 	if code != 1 || !strings.Contains(errOut, "--endpoints cannot be combined with -f") {
