@@ -107,3 +107,19 @@ func TestRenderersDoNotMutate(t *testing.T) {
 		t.Fatal("a renderer changed the report it was given")
 	}
 }
+
+// TestRenderWithoutFacts: a JSON report saved without --include-facts still
+// renders in every format; the HTML says how to get the drill-down back.
+func TestRenderWithoutFacts(t *testing.T) {
+	r := loadFixture(t)
+	r.Facts = nil
+	for _, f := range registry {
+		var buf bytes.Buffer
+		if err := Render(&buf, f.name, r, goldenOpts()); err != nil {
+			t.Fatalf("%s: %v", f.name, err)
+		}
+		if f.name == "html" && !bytes.Contains(buf.Bytes(), []byte("write the JSON with --include-facts")) {
+			t.Error("html without facts does not say how to keep them")
+		}
+	}
+}
