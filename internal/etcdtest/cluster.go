@@ -246,12 +246,16 @@ func (c *Cluster) Close() {
 			}
 		}
 		c.stopAllQuietly()
-		c.mu.Lock()
-		if c.httpClient != nil {
-			c.httpClient.CloseIdleConnections()
-		}
-		c.mu.Unlock()
+		c.closeIdleHTTP()
 	})
+}
+
+func (c *Cluster) closeIdleHTTP() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.httpClient != nil {
+		c.httpClient.CloseIdleConnections()
+	}
 }
 
 // WaitReady waits until every running member reports a leader through

@@ -25,8 +25,10 @@ import (
 // every version skips on it: if errors.Is(err, etcdtest.ErrInProcess) { t.Skip(err) }.
 var ErrInProcess = errors.New("not supported in-process (embed); use a binary version")
 
-// stopTimeout is how long Stop waits after SIGTERM before SIGKILL.
-const stopTimeout = 15 * time.Second
+// stopTimeout is how long Stop waits after SIGTERM before SIGKILL. etcd's
+// own shutdown may legitimately take two request timeouts (7 s each with
+// default flags: http then gRPC) when a client keeps a connection busy.
+const stopTimeout = 30 * time.Second
 
 // Member is one etcd server of a Cluster. Name, URLs and paths never change:
 // a restart, on any version, reuses them.
@@ -245,11 +247,15 @@ func (p *process) exitError() string {
 }
 
 // Stop stops the member gracefully: SIGTERM (after SIGCONT if paused), then
-// SIGKILL if it has not exited within 15 s. Stopping a stopped member is a no-op.
+// SIGKILL if it has not exited within 30 s. Stopping a stopped member is a
+// no-op. etcd waits up to its request timeout (7 s) for busy client
+// connections, twice; Stop drops the idle ones of HTTPClient, so close your
+// own HTTP clients' idle connections first for a fast stop.
 func (m *Member) Stop() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.emb != nil {
+		m.c.closeIdleHTTP()
 		m.emb.Close()
 		m.emb = nil
 		return nil
@@ -263,9 +269,18 @@ func (m *Member) Stop() error {
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGCONT)
 		m.paused = false
 	}
+	// A keep-alive v2 connection holds etcd's http.Server.Shutdown for its
+	// full request timeout; drop ours first.
+	m.c.closeIdleHTTP()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("stop %s: %w", m.Name, err)
 	}
+	start := time.Now()
+	defer func() {
+		if d := time.Since(start); d > 5*time.Second {
+			m.c.t.Logf("etcdtest: stopping %s took %s: a client connection kept etcd's graceful shutdown waiting", m.Name, d.Round(time.Millisecond))
+		}
+	}()
 	select {
 	case <-p.done:
 	case <-time.After(stopTimeout):
