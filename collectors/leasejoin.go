@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,6 +18,10 @@ import (
 // costs more than walking the keys.
 const maxJoinLeases = 20000
 
+// maxLeasedHashes bounds the leased-key fingerprints kept for sampling on
+// 3.7+ (8 bytes each: 8 MB at the bound).
+const maxLeasedHashes = 1 << 20
+
 // leaseJoin computes lease coverage from the leases' side: count the keys
 // under prefix (count-only, at revision R), list every lease and the keys
 // attached to it (TimeToLive with keys, which also gives the TTLs), and
@@ -24,7 +30,12 @@ const maxJoinLeases = 20000
 // error) when it cannot be exact or cannot be done (the store moved, the
 // leases cannot be listed or read under RBAC, too many leases): the caller
 // then walks the keys.
-func leaseJoin(ctx context.Context, cli *clientv3.Client, prefix string, timeout time.Duration) (*LeaseCoverage, error) {
+//
+// With wantHashes it also returns the sorted FNV-64a fingerprints of the
+// leased keys (nil beyond maxLeasedHashes), so that unleased keys can be
+// sampled from keys-only pages on 3.7+, whose keys-only answers carry no
+// lease, instead of reading every value.
+func leaseJoin(ctx context.Context, cli *clientv3.Client, prefix string, timeout time.Duration, wantHashes bool) (*LeaseCoverage, []uint64, error) {
 	count := func() (*clientv3.GetResponse, error) {
 		cctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
@@ -36,23 +47,24 @@ func leaseJoin(ctx context.Context, cli *clientv3.Client, prefix string, timeout
 	}
 	before, err := count()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	lctx, cancel := context.WithTimeout(ctx, timeout)
 	list, err := cli.Leases(lctx)
 	cancel()
 	switch {
 	case err != nil && (errors.Is(err, rpctypes.ErrPermissionDenied) || errors.Is(rpcError(ctx, err), ErrNotSupported)):
-		return nil, nil
+		return nil, nil, nil
 	case err != nil:
-		return nil, fmt.Errorf("list leases: %w", rpcError(ctx, err))
+		return nil, nil, fmt.Errorf("list leases: %w", rpcError(ctx, err))
 	case len(list.Leases) > maxJoinLeases:
-		return nil, nil
+		return nil, nil, nil
 	}
 	type attached struct {
-		keys int64
-		ttl  int64
-		err  error
+		keys   int64
+		ttl    int64
+		err    error
+		hashes []uint64
 	}
 	got := make([]attached, len(list.Leases))
 	next := make(chan int)
@@ -72,6 +84,9 @@ func leaseJoin(ctx context.Context, cli *clientv3.Client, prefix string, timeout
 				for _, k := range resp.Keys {
 					if bytes.HasPrefix(k, bprefix) {
 						got[i].keys++
+						if wantHashes {
+							got[i].hashes = append(got[i].hashes, keyHash(k))
+						}
 					}
 				}
 			}
@@ -86,7 +101,7 @@ func leaseJoin(ctx context.Context, cli *clientv3.Client, prefix string, timeout
 	close(next)
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("lease join: %w", err)
+		return nil, nil, fmt.Errorf("lease join: %w", err)
 	}
 	lc := &LeaseCoverage{
 		Prefix: DisplayKey(bprefix), Revision: before.Header.Revision, Keys: before.Count,
@@ -95,9 +110,9 @@ func leaseJoin(ctx context.Context, cli *clientv3.Client, prefix string, timeout
 	for _, a := range got {
 		if a.err != nil {
 			if errors.Is(a.err, rpctypes.ErrPermissionDenied) || errors.Is(a.err, rpctypes.ErrLeaseNotFound) {
-				return nil, nil // RBAC hides some keys, or a lease went away: walk instead
+				return nil, nil, nil // RBAC hides some keys, or a lease went away: walk instead
 			}
-			return nil, fmt.Errorf("lease join: TimeToLive: %w", rpcError(ctx, a.err))
+			return nil, nil, fmt.Errorf("lease join: TimeToLive: %w", rpcError(ctx, a.err))
 		}
 		if a.keys == 0 {
 			continue
@@ -108,10 +123,10 @@ func leaseJoin(ctx context.Context, cli *clientv3.Client, prefix string, timeout
 	}
 	after, err := count()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if after.Header.Revision != before.Header.Revision || after.Count != before.Count || lc.Leased > lc.Keys {
-		return nil, nil
+		return nil, nil, nil
 	}
 	lc.Unleased = lc.Keys - lc.Leased
 	lc.TTLProbed = lc.Leases
@@ -122,5 +137,53 @@ func leaseJoin(ctx context.Context, cli *clientv3.Client, prefix string, timeout
 	if len(lc.TTLBuckets) == 0 {
 		lc.TTLBuckets = nil
 	}
-	return lc, nil
+	var hashes []uint64
+	if wantHashes && lc.Leased <= maxLeasedHashes {
+		hashes = make([]uint64, 0, lc.Leased)
+		for _, a := range got {
+			hashes = append(hashes, a.hashes...)
+		}
+		slices.Sort(hashes)
+	}
+	return lc, hashes, nil
+}
+
+func keyHash(k []byte) uint64 {
+	h := fnv.New64a()
+	h.Write(k)
+	return h.Sum64()
+}
+
+// sampleUnleased walks keys-only pages at revision rev until it has need
+// keys without a lease. A key is leased when its KeyValue says so or, on
+// servers whose keys-only answers drop the lease, when its fingerprint is
+// among the leased ones (a collision can only hide a sample, never make a
+// leased key look unleased).
+func sampleUnleased(ctx context.Context, cli *clientv3.Client, prefix string, page, rev, need int64, leased []uint64) ([]string, error) {
+	var out []string
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	key := prefix
+	for int64(len(out)) < need {
+		resp, err := cli.Get(ctx, key, clientv3.WithRange(end), clientv3.WithLimit(page), clientv3.WithKeysOnly(),
+			clientv3.WithRev(rev), clientv3.WithSerializable())
+		if err != nil {
+			return nil, fmt.Errorf("range %s from %s at revision %d: %w", DisplayKey([]byte(prefix)), DisplayKey([]byte(key)), rev, rpcError(ctx, err))
+		}
+		for _, kv := range resp.Kvs {
+			if kv.Lease != 0 {
+				continue
+			}
+			if _, found := slices.BinarySearch(leased, keyHash(kv.Key)); found {
+				continue
+			}
+			if out = append(out, DisplayKey(kv.Key)); int64(len(out)) >= need {
+				break
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			break
+		}
+		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+	return out, nil
 }

@@ -69,23 +69,31 @@ func collectLeaseCoverage(ctx context.Context, t *Target) error {
 	if !allBefore37(t.Cluster.Facts.Members) {
 		method = MethodFullKV
 	}
-	var lc *LeaseCoverage
 	if !t.Cluster.leaseWalk {
-		var err error
-		if lc, err = leaseJoin(ctx, cli, prefix, timeout); err != nil {
+		keysOnlyDrops := method == MethodFullKV
+		lc, leased, err := leaseJoin(ctx, cli, prefix, timeout, keysOnlyDrops)
+		if err != nil {
 			return err
 		}
-	}
-	if lc != nil {
-		if lc.Unleased > 0 {
-			sample, _, err := walkLeases(ctx, cli, prefix, page, method, timeout, lc.Revision, min(maxSamples, lc.Unleased))
+		if lc != nil && (!keysOnlyDrops || leased != nil || lc.Unleased == 0) {
+			if lc.Unleased > 0 {
+				if lc.SampleNoLease, err = sampleUnleased(ctx, cli, prefix, page, lc.Revision, min(maxSamples, lc.Unleased), leased); err != nil {
+					return fmt.Errorf("sample keys without a lease: %w", err)
+				}
+			}
+			t.Cluster.Facts.EventLeases = lc
+			return nil
+		}
+		if lc != nil {
+			// Too many leased keys to fingerprint: sample from full pages.
+			sample, _, err := walkLeases(ctx, cli, prefix, page, MethodFullKV, timeout, lc.Revision, min(maxSamples, lc.Unleased))
 			if err != nil {
 				return fmt.Errorf("sample keys without a lease: %w", err)
 			}
 			lc.SampleNoLease = sample.SampleNoLease
+			t.Cluster.Facts.EventLeases = lc
+			return nil
 		}
-		t.Cluster.Facts.EventLeases = lc
-		return nil
 	}
 	lc, leases, err := walkLeases(ctx, cli, prefix, page, method, timeout, 0, 0)
 	if err != nil {
