@@ -477,3 +477,45 @@ func TestRetentionApplied(t *testing.T) {
 		t.Fatalf("%d scans, newest %s", len(l), fmt.Sprint(l))
 	}
 }
+
+// The next scheduled scan lands within [due, due+jitter].
+func TestJitterBounds(t *testing.T) {
+	f := &fakeFleet{spec: historytest.Spec{Clusters: 1}}
+	jittered := false
+	for i := 0; i < 3; i++ {
+		before := time.Now()
+		r := start(t, Config{Scan: f.scan, Schedule: "@every 1h", Jitter: 30 * time.Minute})
+		var next float64
+		waitFor(t, 5*time.Second, func() bool {
+			_, m := get(t, r.base+"/metrics")
+			next = gaugeValue(m, "etcdaudit_next_scan_timestamp_seconds")
+			return next > 0
+		})
+		lo := float64(before.Add(time.Hour).Unix()) - 1
+		hi := float64(time.Now().Add(90*time.Minute).Unix()) + 1
+		if next < lo || next > hi {
+			t.Fatalf("next scan at %v, want within [%v, %v]", next, lo, hi)
+		}
+		jittered = jittered || next > lo+60
+		r.stop(t)
+		r.done = make(chan error, 1)
+		r.done <- nil
+	}
+	if !jittered {
+		t.Fatal("three schedules, none delayed by the 30 min jitter")
+	}
+	if _, err := New(context.Background(), Config{Scan: f.scan, StateDir: t.TempDir(), Jitter: -time.Second}); err == nil {
+		t.Fatal("negative jitter accepted")
+	}
+}
+
+func gaugeValue(metrics, name string) float64 {
+	for _, l := range strings.Split(metrics, "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			var f float64
+			_, _ = fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	return 0
+}
