@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -182,7 +183,7 @@ func summaryLine(p *cliPrinter, c results.Counts, r *results.Report) string {
 	}
 	line := fmt.Sprintf("%d results: %s", c.Total, strings.Join(parts, ", "))
 	if d := duration(r); d > 0 {
-		line += fmt.Sprintf(" in %s", d.Round(10*1e6))
+		line += fmt.Sprintf(" in %s", d.Round(10*time.Millisecond))
 	}
 	return line
 }

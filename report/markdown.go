@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/etcdaudit/etcdaudit/results"
 )
@@ -31,7 +32,7 @@ func (m *markdownReporter) Render(w io.Writer, r *results.Report) error {
 		meta = append(meta, "started "+r.StartedAt.UTC().Format("2006-01-02 15:04:05 UTC"))
 	}
 	if d := duration(r); d > 0 {
-		meta = append(meta, "took "+d.Round(10*1e6).String())
+		meta = append(meta, "took "+d.Round(10*time.Millisecond).String())
 	}
 	if r.ToolVersion != "" {
 		meta = append(meta, "etcdaudit "+mdText(r.ToolVersion))
