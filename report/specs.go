@@ -135,8 +135,14 @@ func writeFileAtomic(path string, fill func(io.Writer) error) (err error) {
 		return err
 	}
 	// CreateTemp makes 0600; reports are meant to be read (node_exporter
-	// runs as another user), and they hold no secrets.
-	if err = tmp.Chmod(0o644); err != nil {
+	// runs as another user) and hold no secrets, so 0644, unless the file
+	// already exists: then its mode is kept, so an operator who restricted
+	// it once is not overruled every night.
+	mode := os.FileMode(0o644)
+	if st, statErr := os.Stat(path); statErr == nil {
+		mode = st.Mode().Perm()
+	}
+	if err = tmp.Chmod(mode); err != nil {
 		return err
 	}
 	if err = tmp.Sync(); err != nil {

@@ -74,6 +74,15 @@ func TestWriteAllIsAtomic(t *testing.T) {
 	if _, err := ReadJSON(mustOpen(t, path)); err != nil {
 		t.Fatalf("written report does not read back: %v", err)
 	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteAll(t.Context(), []Spec{{"json", path}}, r, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Errorf("rewrite changed the operator's mode 0600 to %v", st.Mode().Perm())
+	}
 }
 
 func TestWriteAllStdoutErrorAndCancel(t *testing.T) {
