@@ -122,7 +122,7 @@ func (m *markdownReporter) Render(w io.Writer, r *results.Report) error {
 			shown = rs[:maxMarkdownRows]
 		}
 		for _, res := range shown {
-			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", res.Status, mdCell(res.Cluster), mdCell(res.Member), mdMessages(res.Messages))
+			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", mdCell(string(res.Status)), mdCell(res.Cluster), mdCell(res.Member), mdMessages(res.Messages))
 		}
 		if len(shown) < len(rs) {
 			fmt.Fprintf(b, "\n…and %d more subjects (all of them in the JSON or HTML report, or render with --verbose).\n", len(rs)-len(shown))
