@@ -156,9 +156,9 @@ func (j *junitReporter) testcase(v *view, suite string, res results.Result) juni
 		if res.ExpiredWaiver != nil {
 			text += "\nwaiver expired" + expiry(res.ExpiredWaiver) + ": " + xmlSafe(res.ExpiredWaiver.Justification)
 		}
-		tc.Failure = &junitMessage{Message: first, Type: res.Control, Text: text}
+		tc.Failure = &junitMessage{Message: first, Type: xmlSafe(res.Control), Text: text}
 	case results.Error:
-		tc.Error = &junitMessage{Message: first, Type: res.Control, Text: msg}
+		tc.Error = &junitMessage{Message: first, Type: xmlSafe(res.Control), Text: msg}
 	case results.Skipped:
 		tc.Skipped = &junitMessage{Message: first, Text: msg}
 	case results.Waived:
