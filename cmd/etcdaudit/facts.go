@@ -30,6 +30,7 @@ type factsArgs struct {
 	concurrency int
 	timeout     time.Duration
 	list        bool
+	leaseWalk   bool
 }
 
 func (f factsArgs) validate() error {
@@ -83,6 +84,7 @@ hashkv, event_leases); full runs them all.`,
 	fs.IntVar(&args.concurrency, "concurrency", collectors.DefaultConcurrency, "members collected at once across the fleet")
 	fs.DurationVar(&args.timeout, "timeout", 0, "deadline for the whole run (0: none; each call still has the cluster's command timeout)")
 	fs.BoolVar(&args.list, "list-collectors", false, "list the collectors and exit")
+	fs.BoolVar(&args.leaseWalk, "lease-walk", false, "event_leases: always page through the events keys instead of joining leases first (slower; the join falls back to it by itself)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if args.list {
 			return listCollectors(a.stdout)
@@ -96,7 +98,7 @@ hashkv, event_leases); full runs them all.`,
 		}
 		opts := collectors.Options{
 			Profile: args.profile, Include: args.include, Exclude: args.exclude,
-			Concurrency: args.concurrency, Timeout: args.timeout, Logger: a.log,
+			Concurrency: args.concurrency, Timeout: args.timeout, Logger: a.log, LeaseWalk: args.leaseWalk,
 		}
 		leanGC()
 		if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {

@@ -119,10 +119,14 @@ bench_leases() {
     best_p=$(echo "$best_p $LAST_WALL" | awk '{print ($2<$1)?$2:$1}')
     grep -h '^pager:' "$WORK/out" | sed 's/^/    /'
   done
+  timed "etcdaudit ... --lease-walk (the busy-cluster fallback)" "$BIN" facts --endpoints "$ep" \
+    --collectors version,event_leases --lease-walk --timeout 10m -o "$WORK/facts.json"
+  local walk=$LAST_WALL walk_rss=$LAST_RSS
+  jq -r '.clusters[0].event_leases | "    etcdaudit --lease-walk: \(.keys) keys, \(.leased) leased, method \(.method)"' "$WORK/facts.json"
   timed "etcdctl get --keys-only -w json | jq" bash -c \
     "ETCDCTL_API=3 '$ETCDCTL' --endpoints '$ep' --command-timeout 10m get /registry/events/ --prefix --keys-only -w json | jq '[.kvs[] | select(.lease)] | length'"
   echo "    etcdctl+jq leased count: $(cat "$WORK/out")"
-  echo "  RESULT leases etcd $version: etcdaudit ${best_a}s (peak RSS ${rss_a} MB), pager ${best_p}s, etcdctl+jq ${LAST_WALL}s"
+  echo "  RESULT leases etcd $version: etcdaudit ${best_a}s (peak RSS ${rss_a} MB), --lease-walk ${walk}s (${walk_rss} MB), pager ${best_p}s, etcdctl+jq ${LAST_WALL}s"
   kill "$pid"
   wait "$pid" 2>/dev/null || true
   rm -rf "$WORK/$name"
