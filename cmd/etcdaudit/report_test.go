@@ -18,6 +18,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/etcdaudit/etcdaudit/demo"
+	"github.com/etcdaudit/etcdaudit/report"
 )
 
 const savedReport = "../../testdata/results/fleet.json"
@@ -269,6 +270,32 @@ func TestNightlyCronJobOnALiveFleet(t *testing.T) {
 	for _, want := range []string{"legacy", "half-migrated", "compliant", "legacy-1"} {
 		if !bytes.Contains(page, []byte(want)) {
 			t.Errorf("re-rendered HTML lacks %q", want)
+		}
+	}
+}
+
+func TestReportArgsParse(t *testing.T) {
+	out := &reportOutputFlags{color: "ALWAYS", includeFacts: true, pushgateway: "http://pg:9091", pushJob: "nightly", pushTimeout: 3 * time.Second}
+	ra := &reportArgs{from: "x.json", out: out}
+	specs, opts, err := ra.parse(io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(specs) != 1 || specs[0] != (report.Spec{Format: "cli"}) {
+		t.Errorf("default specs %v, want cli on stdout", specs)
+	}
+	if opts.Color != report.ColorAlways || !opts.IncludeFacts || opts.Pushgateway != "http://pg:9091" ||
+		opts.PushJob != "nightly" || opts.PushTimeout != 3*time.Second || opts.Stdout != io.Discard {
+		t.Errorf("options %+v", opts)
+	}
+	for _, bad := range []reportOutputFlags{
+		{color: "auto", pushJob: "", pushTimeout: time.Second},
+		{color: "auto", pushJob: "j", pushTimeout: 0},
+		{color: "sometimes", pushJob: "j", pushTimeout: time.Second},
+	} {
+		ra := &reportArgs{from: "x.json", out: &bad}
+		if _, _, err := ra.parse(io.Discard); err == nil {
+			t.Errorf("accepted %+v", bad)
 		}
 	}
 }
