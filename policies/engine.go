@@ -66,9 +66,12 @@ type Engine struct {
 	single map[string]*rego.PreparedEvalQuery // per-control queries, built on a failed evaluation only
 }
 
+// scopeQuery judges one scope: controls in one joint query per subject,
+// plus (member scope) memo groups judged once per distinct input values.
 type scopeQuery struct {
-	controls []*control
+	controls []*control // judged per subject by pq
 	pq       rego.PreparedEvalQuery
+	groups   []*memoGroup
 }
 
 // New loads, checks and compiles every policy, loads the data, and prepares
@@ -122,18 +125,56 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		if len(cs) == 0 {
 			continue
 		}
-		pq, err := e.prepare(ctx, cs)
+		q, err := e.prepareScope(ctx, scope, cs, !noMemo)
 		if err != nil {
 			return nil, fmt.Errorf("prepare %s query: %w", scope, err)
 		}
-		e.scopes[scope] = &scopeQuery{controls: cs, pq: pq}
+		e.scopes[scope] = q
 	}
 	return e, nil
 }
 
+// noMemo turns memo groups off (tests compare both ways).
+var noMemo = false
+
+func (e *Engine) prepareScope(ctx context.Context, scope results.Scope, cs []*control, memo bool) (*scopeQuery, error) {
+	q := &scopeQuery{}
+	byPaths := map[string]*memoGroup{}
+	for _, c := range cs {
+		if memo && scope == results.ScopeMember {
+			if paths, ok := inputPaths(e.compiler, c.ref); ok {
+				k := pathsKey(paths)
+				g := byPaths[k]
+				if g == nil {
+					g = &memoGroup{paths: paths}
+					byPaths[k] = g
+					q.groups = append(q.groups, g)
+				}
+				g.controls = append(g.controls, c)
+				continue
+			}
+		}
+		q.controls = append(q.controls, c)
+	}
+	var err error
+	if len(q.controls) > 0 {
+		if q.pq, err = e.prepare(ctx, q.controls); err != nil {
+			return nil, err
+		}
+	}
+	for _, g := range q.groups {
+		if g.pq, err = e.prepare(ctx, g.controls); err != nil {
+			return nil, err
+		}
+	}
+	return q, nil
+}
+
 // verdictsQuery builds `verdicts := [[deny, skip], …]` over the controls:
-// one evaluation yields every control's messages. Comprehensions make an
-// undefined deny or skip an empty list instead of an undefined result.
+// one evaluation yields every control's messages. A partial set rule with
+// no matching body is the empty set; a package without the rule gets set()
+// so no ref is undefined (an undefined complete rule falls back to judging
+// each control alone).
 func verdictsQuery(cs []*control) string {
 	var b strings.Builder
 	b.WriteString("verdicts := [")
@@ -142,7 +183,14 @@ func verdictsQuery(cs []*control) string {
 			b.WriteString(", ")
 		}
 		p := c.ref.String()
-		fmt.Fprintf(&b, "[[m | some m in %s.deny], [s | some s in %s.skip]]", p, p)
+		deny, skip := "set()", "set()"
+		if c.hasDeny {
+			deny = p + ".deny"
+		}
+		if c.hasSkip {
+			skip = p + ".skip"
+		}
+		fmt.Fprintf(&b, "[%s, %s]", deny, skip)
 	}
 	b.WriteString("]")
 	return b.String()
@@ -250,10 +298,16 @@ func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]resul
 		return nil, err
 	}
 	var out []results.Result
+	var memo []map[string][]any
+	if q := e.scopes[results.ScopeMember]; q != nil {
+		for range q.groups {
+			memo = append(memo, map[string][]any{})
+		}
+	}
 	if q := e.scopes[results.ScopeFleet]; q != nil {
 		rs, err := e.evalSubject(ctx, q, in.fleet, func(c *control) (results.Status, string) {
 			return missingFleet(c.needs, facts)
-		}, "", "")
+		}, "", "", nil)
 		if err != nil {
 			return nil, err
 		}
@@ -264,7 +318,7 @@ func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]resul
 		if q := e.scopes[results.ScopeCluster]; q != nil {
 			rs, err := e.evalSubject(ctx, q, in.clusterInput(i), func(c *control) (results.Status, string) {
 				return missingCluster(c.needs, cf, facts.Collectors)
-			}, cf.Name, "")
+			}, cf.Name, "", nil)
 			if err != nil {
 				return nil, err
 			}
@@ -275,7 +329,7 @@ func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]resul
 				mf := &cf.Members[j]
 				rs, err := e.evalSubject(ctx, q, in.memberInput(i, j), func(c *control) (results.Status, string) {
 					return missingMember(c.needs, mf, facts.Collectors)
-				}, cf.Name, MemberKey(mf))
+				}, cf.Name, MemberKey(mf), memo)
 				if err != nil {
 					return nil, err
 				}
@@ -301,32 +355,53 @@ func MemberKey(m *collectors.MemberFacts) string {
 
 type missingFunc func(c *control) (results.Status, string)
 
-// evalSubject runs the scope's query once on one subject and turns each
-// control's verdict into a result.
-func (e *Engine) evalSubject(ctx context.Context, q *scopeQuery, input ast.Value, missing missingFunc, cluster, member string) ([]results.Result, error) {
+// evalSubject judges one subject: the scope's joint query once, and each
+// memo group once per distinct value of its input paths (memo holds the
+// verdicts already computed in this Evaluate call, one map per group).
+// Results come sorted by control id.
+func (e *Engine) evalSubject(ctx context.Context, q *scopeQuery, input ast.Value, missing missingFunc, cluster, member string, memo []map[string][]any) ([]results.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
-	rs, err := q.pq.Eval(ctx, rego.EvalParsedInput(input))
-	var verdicts []any
-	if err == nil {
-		verdicts, err = verdictList(rs, len(q.controls))
-	}
-	out := make([]results.Result, 0, len(q.controls))
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("evaluate: %w", ctx.Err())
+	out := make([]results.Result, 0, len(q.controls)+len(q.groups))
+	judge := func(cs []*control, pq rego.PreparedEvalQuery, cache map[string][]any, key string) error {
+		verdicts, hit := cache[key]
+		if !hit {
+			rs, err := pq.Eval(ctx, rego.EvalParsedInput(input))
+			if err == nil {
+				verdicts, err = verdictList(rs, len(cs))
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return fmt.Errorf("evaluate: %w", ctx.Err())
+				}
+				// One control broke the joint evaluation (a conflict, a
+				// type error): judge each alone so only it is an error.
+				for _, c := range cs {
+					out = append(out, e.evalAlone(ctx, c, input, missing, cluster, member))
+				}
+				return nil
+			}
+			if cache != nil {
+				cache[key] = verdicts
+			}
 		}
-		// One control broke the joint evaluation (a conflict, a type
-		// error): judge each alone so only the broken one is an error.
-		for _, c := range q.controls {
-			out = append(out, e.evalAlone(ctx, c, input, missing, cluster, member))
+		for i, c := range cs {
+			out = append(out, judgeVerdict(c, verdicts[i], missing, cluster, member))
 		}
-		return out, nil
+		return nil
 	}
-	for i, c := range q.controls {
-		out = append(out, judgeVerdict(c, verdicts[i], missing, cluster, member))
+	if len(q.controls) > 0 {
+		if err := judge(q.controls, q.pq, nil, ""); err != nil {
+			return nil, err
+		}
 	}
+	for i, g := range q.groups {
+		if err := judge(g.controls, g.pq, memo[i], memoKey(input, g.paths)); err != nil {
+			return nil, err
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Control < out[j].Control })
 	return out, nil
 }
 
@@ -361,6 +436,10 @@ func (e *Engine) evalAlone(ctx context.Context, c *control, input ast.Value, mis
 	rs, err := pq.Eval(ctx, rego.EvalParsedInput(input))
 	if err != nil {
 		return errResult(err)
+	}
+	if len(rs) == 0 {
+		// An undefined complete deny/skip rule: nothing denied or skipped.
+		return judgeVerdict(c, []any{[]any{}, []any{}}, missing, cluster, member)
 	}
 	v, err := verdictList(rs, 1)
 	if err != nil {

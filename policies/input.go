@@ -1,8 +1,6 @@
 package policies
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -28,15 +26,11 @@ var (
 	keyClusters = ast.StringTerm("clusters")
 )
 
-// buildInputs converts facts through their JSON form, so Rego sees exactly
-// the field names of a saved facts file (eval on a saved file and scan give
-// the same results).
+// buildInputs converts facts with encoding/json's rules (toAST), so Rego
+// sees exactly the fields of a saved facts file: eval on a saved file and
+// the scan that saved it give the same results.
 func buildInputs(f *collectors.Facts) (*inputs, error) {
-	b, err := json.Marshal(f)
-	if err != nil {
-		return nil, fmt.Errorf("encode facts: %w", err)
-	}
-	v, err := ast.ValueFromReader(bytes.NewReader(b))
+	v, err := toAST(f)
 	if err != nil {
 		return nil, fmt.Errorf("convert facts: %w", err)
 	}

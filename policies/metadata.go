@@ -16,8 +16,10 @@ import (
 // needs to evaluate and judge it.
 type control struct {
 	results.Control
-	ref   ast.Ref  // package path, e.g. data.etcdaudit.controls.versions.known_bad
-	needs []string // facts whose absence turns a non-failing result into error
+	ref     ast.Ref  // package path, e.g. data.etcdaudit.controls.versions.known_bad
+	needs   []string // facts whose absence turns a non-failing result into error
+	hasDeny bool     // the package defines deny (else the query uses set())
+	hasSkip bool
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
@@ -39,6 +41,7 @@ func extractControls(mods map[string]*ast.Module) ([]*control, []Problem) {
 		files   []string
 		ann     []*ast.Annotations
 		hasRule bool
+		rules   map[string]bool
 		loc     *ast.Location
 	}
 	root := ast.MustParseRef(ControlsRoot)
@@ -57,7 +60,7 @@ func extractControls(mods map[string]*ast.Module) ([]*control, []Problem) {
 		key := m.Package.Path.String()
 		pi := pkgs[key]
 		if pi == nil {
-			pi = &pkgInfo{ref: m.Package.Path, loc: m.Package.Location}
+			pi = &pkgInfo{ref: m.Package.Path, loc: m.Package.Location, rules: map[string]bool{}}
 			pkgs[key] = pi
 		}
 		pi.files = append(pi.files, name)
@@ -67,13 +70,13 @@ func extractControls(mods map[string]*ast.Module) ([]*control, []Problem) {
 			}
 		}
 		for _, r := range m.Rules {
-			if n := r.Head.Name.String(); n == "deny" || n == "skip" {
-				pi.hasRule = true
-			}
+			name := r.Head.Name.String()
 			if len(r.Head.Reference) > 0 {
-				if n := r.Head.Reference[0].Value.String(); n == "deny" || n == "skip" {
-					pi.hasRule = true
-				}
+				name = r.Head.Reference[0].Value.(ast.Var).String()
+			}
+			if name == "deny" || name == "skip" {
+				pi.hasRule = true
+				pi.rules[name] = true
 			}
 		}
 	}
@@ -102,6 +105,7 @@ func extractControls(mods map[string]*ast.Module) ([]*control, []Problem) {
 			continue
 		}
 		c.ref = pi.ref
+		c.hasDeny, c.hasSkip = pi.rules["deny"], pi.rules["skip"]
 		out = append(out, c)
 	}
 	// Duplicate ids: every place is named.

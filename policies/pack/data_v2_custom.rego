@@ -16,7 +16,7 @@ package etcdaudit.controls.data.v2_custom
 
 import data.etcdaudit.lib.versions
 
-major(v) := split(versions.norm(v), ".")[0]
+major(v) := split(v, ".")[0]
 
 deny contains msg if {
 	v := input.member.version.server

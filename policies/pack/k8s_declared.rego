@@ -14,7 +14,11 @@
 #   needs: [backend]
 package etcdaudit.controls.k8s.declared
 
-declared := object.get(input.cluster, "declared_backend", "")
+# Read as a field (not object.get on the whole cluster) so the verdict
+# depends on two narrow values only and is memoized across members.
+declared := d if {
+	d := input.cluster.declared_backend
+} else := ""
 
 deny contains msg if {
 	declared != ""

@@ -7,16 +7,14 @@ package etcdaudit.lib.upgrade
 
 import data.etcdaudit.lib.versions
 
+path := data.etcdaudit.upgrade.path
+
 # next_lines are the minor lines a member on version v must pass through to
 # reach target, in order (empty when already on the target's line).
-next_lines(v, target) := [l |
-	some i, l in data.etcdaudit.upgrade.path
-	i > versions.line_index(versions.line(v))
-	i <= versions.line_index(versions.line(target))
-]
+next_lines(v, target) := array.slice(path, versions.index[versions.line(v)] + 1, versions.index[versions.line(target)] + 1)
 
-# landing is the version to install on a line: the baseline minimum for that
-# line, or the target itself on the target's line.
+# landing is the version to install on a line: the target itself on the
+# target's line, else the baseline minimum for that line.
 landing(l, target) := target if {
 	l == versions.line(target)
 } else := m if {
@@ -37,21 +35,13 @@ plan(v, target) := msg if {
 	lines := next_lines(v, target)
 	count(lines) > 0
 	hop := data.etcdaudit.upgrade.hops[from]
-	path := concat(" -> ", array.concat([from], lines))
-	pre := concat("; ", hop.preconditions)
-	msg := sprintf("upgrade path %s, one minor at a time (followers first, leader last); next hop %s -> %s (install %s): before it, %s%s", [path, from, hop.to, landing(hop.to, target), pre, migration_note(v)])
+	msg := sprintf("upgrade path %s -> %s, one minor at a time (followers first, leader last); next hop %s -> %s (install %s): before it, %s%s", [from, concat(" -> ", lines), from, hop.to, landing(hop.to, target), concat("; ", hop.preconditions), migration_note(from)])
 }
 
-plan(v, target) := msg if {
-	from := versions.line(v)
-	not versions.line_index(from)
-	msg := sprintf("line %s is not on the known upgrade path %v; consult the etcd upgrade guides", [from, data.etcdaudit.upgrade.path])
-}
-
-migration_note(v) := note if {
+migration_note(from) := note if {
 	mig := data.etcdaudit.upgrade.v2_migration
 	# The hop into `before` states it in its own preconditions already.
-	versions.line_index(versions.line(v)) < versions.line_index(mig.before) - 1
+	versions.index[from] < versions.index[mig.before] - 1
 	note := sprintf("; the v2->v3 data migration must happen on %s, before %s (%s; %s)", [concat(" or ", mig.lines), mig.before, mig.tool, mig.source])
 } else := ""
 
@@ -59,4 +49,4 @@ migration_note(v) := note if {
 # (a line missing from the upgrade data) it says so.
 describe(v, target) := p if {
 	p := plan(v, target)
-} else := sprintf("no upgrade path known from %s to %s in data.etcdaudit.upgrade", [v, target])
+} else := sprintf("no upgrade path known from %s to %s in data.etcdaudit.upgrade (path: %s)", [v, target, concat(" -> ", path)])

@@ -20,8 +20,7 @@ deny contains msg if {
 	v := input.member.version.server
 	l := versions.line(v)
 	some id, row in data.etcdaudit.known_issues
-	some r in row.affected
-	r.line == l
+	r := row.affected[l]
 	versions.compare(v, r.from) >= 0
 	versions.compare(v, r.below) < 0
 	msg := sprintf("etcd %s is affected by %s: %s [%s]; fixed in %s, upgrade to at least %s", [v, row.issue, row.title, id, r.fixed, r.fixed])

@@ -41,7 +41,7 @@ test_fail_single_version_row if {
 }
 
 test_data_override_adds_row if {
-	extra := {"x": {"title": "test bug", "issue": "etcd#1", "affected": [{"line": "3.7", "from": "3.7.0", "below": "3.7.9", "fixed": "3.7.9"}], "source": "test"}}
+	extra := {"x": {"title": "test bug", "issue": "etcd#1", "affected": {"3.7": {"from": "3.7.0", "below": "3.7.9", "fixed": "3.7.9"}}, "source": "test"}}
 	any_contains(c.deny, "etcd#1:") with input as member("3.7.3") with data.etcdaudit.known_issues as extra
 }
 

@@ -19,6 +19,7 @@ import data.etcdaudit.lib.versions
 
 deny contains msg if {
 	v := input.member.version.server
+	versions.valid(v)
 	l := versions.line(v)
 	maintained := data.etcdaudit.baseline.maintained_lines
 	not l in maintained
@@ -28,6 +29,6 @@ deny contains msg if {
 
 skip contains msg if {
 	v := input.member.version.server
-	not versions.line(v)
-	msg := sprintf("server version %q has no major.minor", [v])
+	not versions.valid(v)
+	msg := sprintf("server version %q is not a semantic version; cannot tell its line", [v])
 }

@@ -1,0 +1,155 @@
+package policies
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+)
+
+// A member control whose rules (and every rule and function they reach)
+// read only a few narrow input paths — input.member.version, input.member.v2,
+// input.cluster.declared_backend — gives the same verdict for every member
+// with the same values there. Such controls are grouped by the paths they
+// read and judged once per distinct value per scan: a fleet of 10,000
+// members on a dozen versions evaluates the version controls a dozen times.
+// Everything else is judged per member in the scope's joint query. The
+// analysis is conservative: a control that reads a whole subject
+// (input.member, input.cluster.members), reads input dynamically, or uses
+// `with` is never memoized.
+type memoGroup struct {
+	paths    []ast.Ref
+	controls []*control
+	pq       rego.PreparedEvalQuery
+}
+
+// inputPaths returns the static input paths a control reads, or ok=false
+// when they cannot be bounded to narrow ones.
+func inputPaths(comp *ast.Compiler, root ast.Ref) (paths []ast.Ref, ok bool) {
+	seen := map[*ast.Rule]bool{}
+	queue := comp.GetRules(root)
+	ok = true
+	var inputRefs, inputVars int
+	for len(queue) > 0 && ok {
+		r := queue[0]
+		queue = queue[1:]
+		if seen[r] {
+			continue
+		}
+		seen[r] = true
+		ast.WalkExprs(r, func(e *ast.Expr) bool {
+			if len(e.With) > 0 {
+				ok = false
+			}
+			return false
+		})
+		ast.WalkTerms(r, func(t *ast.Term) bool {
+			if v, isVar := t.Value.(ast.Var); isVar && v.Equal(ast.InputRootDocument.Value) {
+				inputVars++
+			}
+			return false
+		})
+		ast.WalkRefs(r, func(ref ast.Ref) bool {
+			switch {
+			case ref.HasPrefix(ast.InputRootRef):
+				inputRefs++
+				p := ref.StringPrefix()
+				if !narrow(p) {
+					ok = false
+				}
+				paths = append(paths, p.Copy())
+			case ref.HasPrefix(ast.DefaultRootRef):
+				queue = append(queue, comp.GetRules(ref.StringPrefix())...)
+			}
+			return false
+		})
+	}
+	if !ok || inputVars != inputRefs || len(paths) == 0 {
+		return nil, false
+	}
+	// Keep the shortest of nested paths; sort for a stable group key.
+	sort.Slice(paths, func(i, j int) bool { return len(paths[i]) < len(paths[j]) })
+	var out []ast.Ref
+	for _, p := range paths {
+		covered := false
+		for _, q := range out {
+			covered = covered || p.HasPrefix(q)
+		}
+		if !covered {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out, true
+}
+
+// unique are member fields that differ on nearly every member (identity,
+// raft indexes, db sizes, timings, certificates): memoizing on them would
+// only add evaluations.
+var unique = map[string]bool{
+	"name": true, "id": true, "endpoint": true, "client_urls": true, "peer_urls": true,
+	"status": true, "health": true, "member_list": true, "v3": true, "security": true,
+	"runs": true, "errors": true, "unreachable_reason": true,
+}
+
+// narrow: a low-cardinality field of the member (version, v2, backend) or
+// of the cluster's own facts, never a whole subject or the members list.
+func narrow(p ast.Ref) bool {
+	if len(p) < 3 {
+		return false
+	}
+	field := string(p[2].Value.(ast.String))
+	switch p[1].Value.(ast.String) {
+	case "member":
+		return !unique[field]
+	case "cluster":
+		return field != "members"
+	}
+	return false
+}
+
+func pathsKey(paths []ast.Ref) string {
+	s := make([]string, len(paths))
+	for i, p := range paths {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// memoKey is the values of the group's paths in one input.
+func memoKey(in ast.Value, paths []ast.Ref) string {
+	var b strings.Builder
+	for _, p := range paths {
+		v := in
+		for _, t := range p[1:] {
+			obj, isObj := v.(ast.Object)
+			if !isObj {
+				v = nil
+				break
+			}
+			x := obj.Get(t)
+			if x == nil {
+				v = nil
+				break
+			}
+			v = x.Value
+		}
+		if v == nil {
+			b.WriteString("\x00undefined")
+		} else {
+			b.WriteString(v.String())
+		}
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// count is the number of controls the scope judges.
+func (q *scopeQuery) count() int {
+	n := len(q.controls)
+	for _, g := range q.groups {
+		n += len(g.controls)
+	}
+	return n
+}
