@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -355,5 +356,31 @@ func TestEmptyHistoryResolve(t *testing.T) {
 	}
 	if _, err := s.Resolve(ctx, "latest", time.Now()); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestGarbageFileIsAnError(t *testing.T) {
+	for name, content := range map[string][]byte{
+		"random": []byte("this is not a bbolt file, just text that someone put here\n"),
+		"empty":  {},
+		"zeros":  make([]byte, 64<<10),
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, FileName), content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Open(context.Background(), dir, Options{})
+			if name == "empty" {
+				// bbolt initialises an empty file: a fresh history.
+				if err != nil {
+					t.Fatalf("empty file: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, FileName)) {
+				t.Fatalf("err = %v", err)
+			}
+		})
 	}
 }

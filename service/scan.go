@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/etcdaudit/etcdaudit/history"
@@ -95,7 +96,7 @@ func (s *Server) runScan(ctx context.Context, trigger string) scanOutcome {
 	log.Info("scan started")
 	scanCtx, cancel := context.WithTimeout(ctx, s.cfg.ScanTimeout)
 	defer cancel()
-	rep, err := s.cfg.Scan(scanCtx)
+	rep, err := s.scanSafely(scanCtx)
 	dur := time.Since(start)
 	s.metrics.duration.Observe(dur.Seconds())
 	fail := func(outcome string, err error) scanOutcome {
@@ -146,4 +147,17 @@ func (s *Server) retention(ctx context.Context) history.Retention {
 		s.log.Warn("saved retention unreadable; keeping everything", "err", err)
 	}
 	return r
+}
+
+// scanSafely turns a panic anywhere in collection or judgement (a hostile
+// answer from some member) into a failed scan, so one bad night does not
+// take the service, its history and its metrics down with it.
+func (s *Server) scanSafely(ctx context.Context) (rep *results.Report, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("scan panicked", "panic", p, "stack", string(debug.Stack()))
+			rep, err = nil, fmt.Errorf("scan panicked: %v", p)
+		}
+	}()
+	return s.cfg.Scan(ctx)
 }

@@ -430,6 +430,21 @@ func TestScanErrorsAreReportedNotRecorded(t *testing.T) {
 	}
 }
 
+func TestPanickingScanIsAFailedScan(t *testing.T) {
+	scan := func(context.Context) (*results.Report, error) { panic("hostile member answer") }
+	r := start(t, Config{Scan: scan, TokenFile: tokenFile(t, "tok")})
+	code, body, _ := post(t, r.base+"/api/scans?wait=1", "tok")
+	if code != 500 || !strings.Contains(body, "scan panicked: hostile member answer") {
+		t.Fatalf("%d %s", code, body)
+	}
+	if code, _ := get(t, r.base+"/healthz"); code != 200 {
+		t.Fatal("service died with the scan")
+	}
+	if code, _, _ := post(t, r.base+"/api/scans?wait=1", "tok"); code != 500 {
+		t.Fatal("a second scan could not start after a panic")
+	}
+}
+
 func TestRestartKeepsLatestScan(t *testing.T) {
 	dir := t.TempDir()
 	f := &fakeFleet{spec: historytest.Spec{Clusters: 2}}
