@@ -25,7 +25,7 @@ var connFlagNames = []string{"endpoints", "cacert", "cert", "key", "user", "pass
 func addFleetFlags(cmd *cobra.Command) *fleetFlags {
 	f := &fleetFlags{cmd: cmd}
 	fs := cmd.Flags()
-	fs.StringVarP(&f.file, "file", "f", "", "fleet inventory (YAML); or describe one cluster with --endpoints and the etcdctl flags below")
+	fs.StringVarP(&f.file, "file", "f", "", "fleet inventory (YAML); without it, one cluster from --endpoints and etcdctl's other connection flags")
 	fs.StringSliceVar(&f.conn.Endpoints, "endpoints", nil, "one cluster's client URLs, comma-separated (env ETCDCTL_ENDPOINTS)")
 	fs.StringVar(&f.conn.CACert, "cacert", "", "CA bundle to verify the servers (env ETCDCTL_CACERT)")
 	fs.StringVar(&f.conn.Cert, "cert", "", "client certificate (env ETCDCTL_CERT)")

@@ -122,6 +122,10 @@ Exit codes: 0 when discovery ran, even if members are down (a scan judges that);
 			return err
 		}
 		ds := discoverFleet(cmd.Context(), fleet, concurrency)
+		for _, d := range ds {
+			a.log.Debug("discovered", "cluster", d.Cluster, "members", len(d.Members), "reachable", d.Reachable(),
+				"source", d.Source, "took", d.Duration, "error", d.Error)
+		}
 		if output == "json" {
 			return inventoryJSON(a.stdout, map[string]any{"fleet": fleet.Name, "clusters": ds})
 		}
