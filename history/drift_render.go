@@ -89,17 +89,25 @@ func renderDriftCLI(w io.Writer, d *Drift) error {
 			continue
 		}
 		ew.printf("\n%s (%d)\n", transitionTitle[t], len(rows))
-		for _, c := range rows {
-			ew.printf("  %s %-14s %s", transitionMark[t], c.Control, subject(c.Cluster, c.Member))
-			if c.From != "" || c.To != "" {
-				ew.printf("  [%s → %s]", orDash(string(c.From)), orDash(string(c.To)))
+		for _, g := range sameCause(rows) {
+			if len(g) > 2 {
+				// One member down turns all its controls to error at once:
+				// one line for the member, not one per control.
+				c := g[0]
+				ew.printf("  %s %-14s %s  [→ %s]\n", transitionMark[t], fmt.Sprintf("%d controls", len(g)),
+					subject(c.Cluster, c.Member), orDash(string(c.To)))
+				for _, m := range c.Messages {
+					ew.printf("      %s\n", oneLine(m))
+				}
+				ids := make([]string, len(g))
+				for i, x := range g {
+					ids[i] = x.Control
+				}
+				ew.printf("      %s\n", oneLine(strings.Join(ids, ", ")))
+				continue
 			}
-			if c.Title != "" {
-				ew.printf("  %s", c.Title)
-			}
-			ew.printf("\n")
-			for _, m := range c.Messages {
-				ew.printf("      %s\n", oneLine(m))
+			for _, c := range g {
+				renderChangeCLI(ew, t, c)
 			}
 		}
 	}
@@ -114,6 +122,38 @@ func renderDriftCLI(w io.Writer, d *Drift) error {
 		}
 	}
 	return ew.err
+}
+
+func renderChangeCLI(ew *errWriter, t Transition, c ControlChange) {
+	ew.printf("  %s %-14s %s", transitionMark[t], c.Control, subject(c.Cluster, c.Member))
+	if c.From != "" || c.To != "" {
+		ew.printf("  [%s → %s]", orDash(string(c.From)), orDash(string(c.To)))
+	}
+	if c.Title != "" {
+		ew.printf("  %s", c.Title)
+	}
+	ew.printf("\n")
+	for _, m := range c.Messages {
+		ew.printf("      %s\n", oneLine(m))
+	}
+}
+
+// sameCause groups consecutive-or-not changes of one subject that went to
+// the same status for the same reason, keeping first-seen order.
+func sameCause(rows []ControlChange) [][]ControlChange {
+	var out [][]ControlChange
+	idx := map[string]int{}
+	for _, c := range rows {
+		k := c.Cluster + "\x00" + c.Member + "\x00" + string(c.To) + "\x00" + strings.Join(c.Messages, "\x00")
+		i, ok := idx[k]
+		if !ok {
+			i = len(out)
+			idx[k] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], c)
+	}
+	return out
 }
 
 func renderDriftMarkdown(w io.Writer, d *Drift) error {
