@@ -186,3 +186,17 @@ func TestHTTPClient(t *testing.T) {
 		t.Errorf("redirect to another host: err = %v", err)
 	}
 }
+
+// TestDiscoverZeroConn: a hand-made Conn without timeouts still gets
+// deadlines (the defaults), never an already-expired context.
+func TestDiscoverZeroConn(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "{}") }))
+	defer srv.Close()
+	d := Discover(context.Background(), Cluster{Name: "z", Endpoints: []string{srv.URL}}, &Conn{})
+	if d.OK() || !strings.Contains(d.Error, "not an etcd endpoint: it speaks HTTP/1.1, not gRPC") {
+		t.Errorf("Error = %q", d.Error)
+	}
+	if d := Discover(context.Background(), Cluster{Name: "n"}, nil); d.OK() {
+		t.Error("nil Conn accepted")
+	}
+}

@@ -98,6 +98,12 @@ func Discover(ctx context.Context, c Cluster, conn *Conn) Discovery {
 		d.Error = "no endpoints"
 		return d
 	}
+	if conn.CommandTimeout <= 0 || conn.DialTimeout <= 0 { // a Conn not made by Connect
+		fixed := *conn
+		fixed.CommandTimeout = orDefault(conn.CommandTimeout, DefaultCommandTimeout)
+		fixed.DialTimeout = orDefault(conn.DialTimeout, DefaultDialTimeout)
+		conn = &fixed
+	}
 	if list := listMembers(ctx, c.Endpoints, conn, &d); list != nil {
 		d.Members = probeMembers(ctx, list, conn)
 	}

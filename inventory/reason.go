@@ -92,6 +92,8 @@ func fromText(msg string, timeout time.Duration) string {
 	case strings.Contains(msg, "first record does not look like a TLS handshake"),
 		strings.Contains(msg, "server gave HTTP response to HTTPS client"):
 		return "TLS: endpoint does not speak TLS (use http://)"
+	case strings.Contains(msg, "looked like an HTTP/1.1 header"):
+		return "not an etcd endpoint: it speaks HTTP/1.1, not gRPC"
 	case strings.Contains(msg, "user name is empty"):
 		return "etcd auth is on: set auth.user and auth.password_env or auth.password_file"
 	case strings.Contains(msg, "deadline exceeded"), strings.Contains(msg, "i/o timeout"):
