@@ -432,3 +432,26 @@ func TestDriftOnSyntheticFleet(t *testing.T) {
 		t.Errorf("%d control changes", len(d.Controls))
 	}
 }
+
+func TestRenderGroupsSameCause(t *testing.T) {
+	a, b := base(t0), base(t0.Add(24*time.Hour))
+	a.Results, b.Results = nil, nil
+	for _, id := range []string{"C1", "C2", "C3", "C4"} {
+		a.Results = append(a.Results, results.Result{Control: id, Cluster: "a", Member: "a-2", Status: results.Passed})
+		msg := "member unreachable"
+		if id == "C4" {
+			msg = "other reason"
+		}
+		b.Results = append(b.Results, results.Result{Control: id, Cluster: "a", Member: "a-2", Status: results.Error, Messages: []string{msg}})
+	}
+	d, _ := Diff(a, b, DriftOptions{})
+	var buf bytes.Buffer
+	if err := RenderDrift(&buf, "cli", d); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if !strings.Contains(out, "3 controls     a/a-2  [→ error]") || !strings.Contains(out, "C1, C2, C3") ||
+		!strings.Contains(out, "C4             a/a-2  [passed → error]") {
+		t.Fatalf("cli:\n%s", out)
+	}
+}
