@@ -1,6 +1,9 @@
 package etcdtest_test
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -74,7 +77,8 @@ func TestUpgradePanicsOnV2WAL(t *testing.T) {
 }
 
 // TestUpgradeClean: a 3.5 cluster without v2 data upgrades member by member
-// to 3.6 and keeps its keys; the cluster version follows the last member.
+// to 3.6 and keeps its keys; once the cluster version is 3.6 a member cannot
+// simply go back to the 3.5 binary.
 func TestUpgradeClean(t *testing.T) {
 	etcdtest.RequireVersion(t, "3.6")
 	c := etcdtest.NewCluster(t, etcdtest.WithVersion("3.5"), etcdtest.WithMembers(3))
@@ -100,4 +104,51 @@ func TestUpgradeClean(t *testing.T) {
 			t.Fatalf("%s after upgrade: %v keys, %v", m.Name, resp, err)
 		}
 	}
+	// The cluster version follows the last member to 3.6; after that the 3.5
+	// binary refuses the data dir.
+	waitClusterVersion(t, ctx, c, "3.6.0")
+	m := c.Members[0]
+	if err := m.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	err := m.Start("3.5")
+	if err == nil {
+		t.Fatal("3.5 started on a member of a 3.6 cluster")
+	}
+	if !strings.Contains(err.Error(), "invalid downgrade; server version is lower than determined cluster version") {
+		t.Errorf("downgrade error lacks etcd's reason:\n%v", err)
+	}
+	if err := m.Start("3.6"); err != nil {
+		t.Fatalf("back to 3.6: %v", err)
+	}
+}
+
+// waitClusterVersion polls /version until every running member reports want
+// as the cluster version.
+func waitClusterVersion(t *testing.T, ctx context.Context, c *etcdtest.Cluster, want string) {
+	t.Helper()
+	hc := c.HTTPClient()
+	var last string
+	for ctx.Err() == nil {
+		ok := true
+		for _, m := range c.Members {
+			resp, err := hc.Get(m.ClientURL + "/version")
+			if err != nil {
+				ok, last = false, err.Error()
+				break
+			}
+			var v struct{ Etcdcluster string }
+			err = json.NewDecoder(resp.Body).Decode(&v)
+			resp.Body.Close()
+			if err != nil || v.Etcdcluster != want {
+				ok, last = false, fmt.Sprintf("%s: cluster version %q %v", m.Name, v.Etcdcluster, err)
+				break
+			}
+		}
+		if ok {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("cluster version never became %s: %s", want, last)
 }
