@@ -1,0 +1,104 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/etcdaudit/etcdaudit/results"
+)
+
+const seedData = "../../testdata/facts/seed-baseline.yaml"
+
+func facts(name string) string { return filepath.Join("..", "..", "testdata", "facts", name) }
+
+// TestEvalExitCodes: 0 nothing failed (skips allowed), 101 only with
+// --strict when something was skipped, 100 a failure, 1 the tool itself —
+// never 100 for that.
+func TestEvalExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.json")
+	os.WriteFile(garbage, []byte(`{"schema": "etcdaudit.facts/v1", "clusters": [{"name": 7}]}`), 0o600)
+	notFacts := filepath.Join(dir, "report.json")
+	os.WriteFile(notFacts, []byte(`{"schema": "etcdaudit.report/v1"}`), 0o600)
+	for _, c := range []struct {
+		args []string
+		code int
+		want string // in stdout+stderr
+	}{
+		{[]string{"eval", "--facts", facts("seed-3.2.json"), "--data", seedData}, 0, "skipped"},
+		{[]string{"eval", "--facts", facts("seed-3.2.json"), "--data", seedData, "--strict"}, 101, ""},
+		{[]string{"eval", "--facts", facts("seed-3.1.json"), "--data", seedData}, 100, "ETCD-K8S-004"},
+		{[]string{"eval", "--facts", facts("seed-3.1.json"), "--data", seedData, "--controls", "ETCD-HEALTH-00[1-4]"}, 0, ""},
+		{[]string{"eval", "--facts", facts("seed-3.1.json"), "--controls", "ETCD-NOPE"}, 1, `--controls "ETCD-NOPE" matches no control`},
+		{[]string{"eval"}, 1, "--facts is required"},
+		{[]string{"eval", "--facts", filepath.Join(dir, "missing.json")}, 1, "no such file"},
+		{[]string{"eval", "--facts", garbage}, 1, "field clusters.name: got JSON number"},
+		{[]string{"eval", "--facts", notFacts}, 1, `schema "etcdaudit.report/v1", want "etcdaudit.facts/v1"`},
+		{[]string{"eval", "--facts", facts("seed-3.1.json"), "--policy", "../../testdata/policies/bad-syntax"}, 1, "broken.rego:11"},
+		{[]string{"eval", "--facts", facts("seed-3.1.json"), "--data", "../../testdata/policies/data-wrong-type.yaml"}, 1, "baseline.lease_coverage_min: want a number"},
+		{[]string{"eval", "--facts", facts("seed-3.1.json"), "--waivers", "../../testdata/waivers/unknown-control.yaml"}, 1, `unknown control "ETCD-NOPE-999"`},
+		{[]string{"eval", "--facts", facts("seed-3.1.json"), "--waivers", "../../testdata/waivers/malformed.yaml"}, 1, "malformed.yaml:4"},
+		{[]string{"eval", "--facts", facts("seed-3.1.json"), "--report", "nope:x"}, 1, "unknown report format"},
+	} {
+		code, out, stderr := runCLI(t, c.args...)
+		if code != c.code || !strings.Contains(out+stderr, c.want) {
+			t.Errorf("%v: exit %d, want %d with %q\n%s%s", c.args, code, c.code, c.want, tail(out), stderr)
+		}
+	}
+}
+
+func tail(s string) string {
+	if len(s) > 600 {
+		return "…" + s[len(s)-600:]
+	}
+	return s
+}
+
+// TestEvalWaiversAndReports: a live waiver turns failures into waived (exit
+// 0 when nothing else fails), the JSON report is written and the cli
+// summary still goes to stdout.
+func TestEvalWaiversAndReports(t *testing.T) {
+	dir := t.TempDir()
+	w := filepath.Join(dir, "w.yaml")
+	os.WriteFile(w, []byte("waivers:\n  - control: ETCD-K8S-004\n    cluster: k8s-*\n    justification: lease attach scheduled (CHG-42)\n    expires: 2099-01-01\n"), 0o600)
+	out := filepath.Join(dir, "r.json")
+	code, stdout, stderr := runCLI(t, "eval", "--facts", facts("seed-3.1.json"), "--data", seedData, "--waivers", w,
+		"--controls", "ETCD-K8S-*", "--report", "json:"+out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
+	}
+	r := loadJSONReport(t, out)
+	if r.Summary.Overall.Waived != 1 || r.Summary.Overall.Failed != 0 || len(r.Controls) != 4 {
+		t.Errorf("summary %+v, %d controls", r.Summary.Overall, len(r.Controls))
+	}
+	st, _ := statusOf(r, "ETCD-K8S-004", "k8s-westus2-test", "")
+	if st != results.Waived || !strings.Contains(stdout, "waived") {
+		t.Errorf("K8S-004 %s; stdout:\n%s", st, stdout)
+	}
+}
+
+func TestPolicyCommands(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"policy", "list"}, 0, "ETCD-V2-001      member   0.9     migrate-v2-to-v3"},
+		{[]string{"policy", "list", "--tags", "kubernetes", "-o", "json"}, 0, `"id": "ETCD-K8S-004"`},
+		{[]string{"policy", "check"}, 0, "ok: 24 controls (14 member, 9 cluster, 1 fleet)"},
+		{[]string{"policy", "check", "../../testdata/policies/good"}, 0, "ok: 25 controls"},
+		{[]string{"policy", "check", "../../testdata/policies/dup-id"}, 1, "control id TEST-DUP-001 used by 2 packages"},
+		{[]string{"policy", "check", "../../testdata/policies/no-id"}, 1, "noid.rego:1: package etcdaudit.controls.test.noid: control without an id"},
+		{[]string{"policy", "check", "--data", "../../testdata/policies/data-wrong-type.yaml"}, 1, "data-wrong-type.yaml:3"},
+		{[]string{"policy", "test"}, 0, "PASS: "},
+		{[]string{"policy", "test", "../../testdata/policies/good", "--no-builtin", "-v"}, 0, "PASS: 2/2"},
+		{[]string{"policy", "test", "../../testdata/policies/failing-test", "--run", "known_bad"}, 1, "FAIL: data.etcdaudit.controls.versions.known_bad_failing_test.test_expect_wrong"},
+	} {
+		code, out, stderr := runCLI(t, c.args...)
+		if code != c.code || !strings.Contains(out+stderr, c.want) {
+			t.Errorf("%v: exit %d, want %d with %q\n%s%s", c.args, code, c.code, c.want, tail(out), stderr)
+		}
+	}
+}
