@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -226,14 +227,45 @@ type Target struct {
 
 // ClusterTarget is one cluster being collected.
 type ClusterTarget struct {
-	Spec    inventory.Cluster
-	Conn    *inventory.Conn
-	Facts   *ClusterFacts
-	Members []*MemberTarget
-	// Client reaches every reachable member; nil when none is.
-	Client *clientv3.Client
-
+	Spec      inventory.Cluster
+	Conn      *inventory.Conn
+	Facts     *ClusterFacts
+	Members   []*MemberTarget
 	leaseWalk bool // Options.LeaseWalk
+
+	clientOnce sync.Once
+	client     *clientv3.Client
+	clientErr  error
+}
+
+// Client returns a client that reaches every reachable member, dialled on
+// first use: the quick profile's cluster collectors derive from member facts
+// and never need one.
+func (c *ClusterTarget) Client(ctx context.Context) (*clientv3.Client, error) {
+	c.clientOnce.Do(func() {
+		var eps []string
+		for _, m := range c.Members {
+			if m.Client != nil {
+				eps = append(eps, m.Endpoint)
+			}
+		}
+		if len(eps) == 0 {
+			c.clientErr = skipf("no reachable member")
+			return
+		}
+		cfg := c.Conn.ClientConfig(eps)
+		cfg.Context = ctx
+		if c.client, c.clientErr = clientv3.New(cfg); c.clientErr != nil {
+			c.clientErr = fmt.Errorf("cluster client: %w", c.clientErr)
+		}
+	})
+	return c.client, c.clientErr
+}
+
+func (c *ClusterTarget) closeClient() {
+	if c.client != nil {
+		c.client.Close()
+	}
 }
 
 // MemberTarget is one member being collected.
@@ -247,6 +279,9 @@ type MemberTarget struct {
 	Conn   *inventory.Conn
 	// Timeout is the per-call deadline (the cluster's command timeout).
 	Timeout time.Duration
+	// Discovered is what discovery learned about the member (its versions
+	// among them), so collectors need not ask again.
+	Discovered inventory.Member
 
 	// status caches the first successful Maintenance.Status answer: member
 	// collectors run one after another, so no lock is needed.

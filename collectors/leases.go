@@ -58,9 +58,9 @@ const (
 // full key-values, and a keys-only walk that finds no lease at all re-reads
 // its first page in full to make sure the server did not drop the field.
 func collectLeaseCoverage(ctx context.Context, t *Target) error {
-	cli := t.Cluster.Client
-	if cli == nil {
-		return skipf("no reachable member")
+	cli, err := t.Cluster.Client(ctx)
+	if err != nil {
+		return err
 	}
 	prefix := t.Cluster.eventsPrefix()
 	timeout := t.Cluster.Conn.CommandTimeout

@@ -161,9 +161,15 @@ func (r *runner) cluster(ctx context.Context, spec inventory.Cluster) ClusterFac
 	hc := conn.HTTPClient()
 	defer hc.CloseIdleConnections()
 	ct := &ClusterTarget{Spec: spec, Conn: conn, Facts: &cf, leaseWalk: r.opts.LeaseWalk}
+	byID := map[string]inventory.Member{}
+	for _, dm := range d.Members {
+		byID[dm.IDHex+"|"+dm.Name] = dm
+	}
 	for i := range cf.Members {
+		mf := &cf.Members[i]
 		ct.Members = append(ct.Members, &MemberTarget{
-			Facts: &cf.Members[i], Endpoint: cf.Members[i].Endpoint, HTTP: hc, Conn: conn, Timeout: conn.CommandTimeout,
+			Facts: mf, Endpoint: mf.Endpoint, HTTP: hc, Conn: conn, Timeout: conn.CommandTimeout,
+			Discovered: byID[mf.ID+"|"+mf.Name],
 		})
 	}
 	defer func() {
@@ -184,31 +190,12 @@ func (r *runner) cluster(ctx context.Context, spec inventory.Cluster) ClusterFac
 	}
 	wg.Wait()
 
-	var reachable []string
-	for _, m := range ct.Members {
-		if m.Client != nil {
-			reachable = append(reachable, m.Endpoint)
-		}
-	}
-	var clientErr error
-	if len(reachable) > 0 {
-		cfg := conn.ClientConfig(reachable)
-		cfg.Context = ctx
-		if ct.Client, clientErr = clientv3.New(cfg); clientErr == nil {
-			defer ct.Client.Close()
-		}
-	}
+	defer ct.closeClient()
 	for _, reg := range r.regs {
 		if reg.Scope != ScopeCluster {
 			continue
 		}
 		t := &Target{Cluster: ct, Selected: r.selected}
-		if clientErr != nil {
-			run := CollectorRun{Collector: reg.Name, State: RunFailed, Detail: "cluster client: " + clientErr.Error()}
-			cf.Runs = append(cf.Runs, run)
-			cf.Errors = append(cf.Errors, FactError{Collector: reg.Name, Error: run.Detail})
-			continue
-		}
 		run, fe := r.runOne(ctx, reg, t, timeoutFor(reg, conn))
 		cf.Runs = append(cf.Runs, run)
 		if fe != nil {

@@ -41,56 +41,28 @@ func collectV2(ctx context.Context, t *Target) error {
 		m.Facts.V2 = &V2Facts{Enabled: false}
 		return nil
 	}
-	enabled, err := v2Enabled(ctx, t)
+	// One request answers both questions: the registry directory is there
+	// (200), the store is on but has no registry (404 with v2 error 100),
+	// or the v2 API is off (a plain 404 page).
+	key := strings.TrimSuffix(t.Cluster.registryPrefix(), "/")
+	body, code, err := v2Get(ctx, t, key, "")
 	if err != nil {
 		return err
 	}
-	f := &V2Facts{Enabled: enabled}
-	if enabled {
-		present, err := v2Exists(ctx, t, strings.TrimSuffix(t.Cluster.registryPrefix(), "/"))
-		if err != nil {
-			return err
-		}
-		f.RegistryPresent = present
-	}
-	m.Facts.V2 = f
-	return nil
-}
-
-// v2Enabled asks for the root directory, without recursion.
-func v2Enabled(ctx context.Context, t *Target) (bool, error) {
-	body, code, err := v2Get(ctx, t, "/", "")
-	if err != nil {
-		return false, err
-	}
-	switch {
-	case code == http.StatusOK:
-		return true, nil
-	case code == http.StatusNotFound:
-		return false, nil
-	default:
-		return false, fmt.Errorf("GET /v2/keys/: HTTP %d: %s", code, snippet(body))
-	}
-}
-
-// v2Exists reports whether key (a v2 path) exists.
-func v2Exists(ctx context.Context, t *Target, key string) (bool, error) {
-	body, code, err := v2Get(ctx, t, key, "")
-	if err != nil {
-		return false, err
-	}
+	f := &V2Facts{}
 	switch code {
 	case http.StatusOK:
-		return true, nil
+		f.Enabled, f.RegistryPresent = true, true
 	case http.StatusNotFound:
 		var e v2Error
 		if json.Unmarshal(body, &e) == nil && e.ErrorCode == v2KeyNotFound {
-			return false, nil
+			f.Enabled = true
 		}
-		return false, fmt.Errorf("GET /v2/keys%s: HTTP 404 without a v2 error (is the v2 API off?): %s", key, snippet(body))
 	default:
-		return false, fmt.Errorf("GET /v2/keys%s: HTTP %d: %s", key, code, snippet(body))
+		return fmt.Errorf("GET /v2/keys%s: HTTP %d: %s", key, code, snippet(body))
 	}
+	m.Facts.V2 = f
+	return nil
 }
 
 func v2Get(ctx context.Context, t *Target, key, extra string) ([]byte, int, error) {

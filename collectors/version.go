@@ -3,6 +3,7 @@ package collectors
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,7 +20,7 @@ func versionCollector() Registration {
 	return Registration{
 		Name:      "version",
 		Scope:     ScopeMember,
-		Help:      "server, cluster and storage version from GET /version, falling back to Maintenance.Status",
+		Help:      "server, cluster and storage version (Maintenance.Status and GET /version, as discovery read it)",
 		Collector: CollectorFunc(collectVersion),
 	}
 }
@@ -31,25 +32,40 @@ type versionDoc struct {
 	Storage string `json:"storage"`
 }
 
+// collectVersion prefers what discovery already read (Status's binary
+// version, /version's cluster version) and Status's storage version (3.6+),
+// so a quick scan costs no extra request; only a member whose cluster
+// version discovery could not read is asked GET /version again.
 func collectVersion(ctx context.Context, t *Target) error {
 	m := t.Member
-	var doc versionDoc
-	httpErr := getJSON(ctx, m.HTTP, m.Endpoint+"/version", &doc)
-	if httpErr == nil && doc.Server != "" {
-		m.Facts.Version = &VersionFacts{Server: doc.Server, Cluster: doc.Cluster, Storage: doc.Storage}
+	st, stErr := memberStatus(ctx, m)
+	f := &VersionFacts{Cluster: m.Discovered.ClusterVersion}
+	if stErr == nil {
+		f.Server = st.Version
+		f.Storage, _ = statusExtras(st)
+	}
+	if f.Cluster != "" && f.Server != "" {
+		m.Facts.Version = f
 		return nil
 	}
-	// /version can be blocked by a proxy; Status still gives the binary
-	// version (not the cluster version).
-	st, err := memberStatus(ctx, m)
-	if err != nil {
-		if httpErr == nil {
-			httpErr = fmt.Errorf("no etcdserver field in the answer")
+	var doc versionDoc
+	if err := getJSON(ctx, m.HTTP, m.Endpoint+"/version", &doc); err != nil || doc.Server == "" {
+		if f.Server != "" {
+			// /version can be blocked by a proxy; the binary version is
+			// still known, the cluster version is not.
+			m.Facts.Version = f
+			return nil
 		}
-		return fmt.Errorf("GET /version: %v; Status: %w", httpErr, err)
+		if err == nil {
+			err = errors.New("no etcdserver field in the answer")
+		}
+		return fmt.Errorf("GET /version: %v; Status: %w", err, stErr)
 	}
-	storage, _ := statusExtras(st)
-	m.Facts.Version = &VersionFacts{Server: st.Version, Storage: storage}
+	f.Server, f.Cluster = doc.Server, doc.Cluster
+	if doc.Storage != "" {
+		f.Storage = doc.Storage
+	}
+	m.Facts.Version = f
 	return nil
 }
 
