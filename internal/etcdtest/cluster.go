@@ -9,6 +9,20 @@
 // Processes never outlive the test: the constructor registers a t.Cleanup that
 // kills every member, and each process gets SIGKILL from the kernel
 // (Pdeathsig) if the test binary dies first, even on a timeout panic.
+//
+//	etcdtest.RequireVersion(t, "3.6") // skip early if the upgrade target is missing
+//	c := etcdtest.NewCluster(t, etcdtest.WithVersion("3.5"), etcdtest.WithMembers(3),
+//		etcdtest.WithV2(), etcdtest.WithSnapshotCount(5))
+//	cli := c.Client(t) // v3, all members, root under WithAuth
+//	seed.V2Keys(ctx, c.HTTPClient(), c.Endpoints()[0], seed.V2Spec{Keys: 20})
+//	leader, _ := c.Leader(ctx) // pause or kill a follower, not the leader
+//	m := c.Members[2]
+//	m.Stop()
+//	err := m.Start("3.6") // "detected disallowed custom content in v2store" + log lines
+//
+// Binaries: 3.4 is /usr/bin/etcd (ETCDAUDIT_ETCD34 overrides), the others
+// $ETCDAUDIT_ETCD_DIR/v<full>/etcd, else <module root>/.cache/etcd. A missing
+// one skips the test, or fails it under CI=true; `go test -short` runs embed only.
 package etcdtest
 
 import (
