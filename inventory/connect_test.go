@@ -200,3 +200,18 @@ func TestDiscoverZeroConn(t *testing.T) {
 		t.Error("nil Conn accepted")
 	}
 }
+
+func TestProxyNote(t *testing.T) {
+	d := Discovery{Source: "https://lb:2379", Members: []Member{{Name: "a", ClientURLs: []string{"https://10.0.0.1:2379"}}}}
+	if n := proxyNote(d); !strings.Contains(n, "https://lb:2379, which no member advertises") {
+		t.Errorf("note = %q", n)
+	}
+	d.Members[0].Reachable = true
+	if n := proxyNote(d); n != "" {
+		t.Errorf("a reachable member needs no note: %q", n)
+	}
+	d.Members[0].Reachable, d.Source = false, "https://10.0.0.1:2379"
+	if n := proxyNote(d); n != "" {
+		t.Errorf("the source is a member: %q", n)
+	}
+}

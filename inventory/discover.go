@@ -30,7 +30,10 @@ type Discovery struct {
 	// be read there (empty Reason for the one that answered).
 	Endpoints []URLProblem `json:"endpoints,omitempty"`
 	// Error is set when no endpoint returned a member list.
-	Error    string        `json:"error,omitempty"`
+	Error string `json:"error,omitempty"`
+	// Note explains a likely cause when the picture is surprising (the
+	// member list came through a proxy whose members cannot be reached).
+	Note     string        `json:"note,omitempty"`
 	Duration time.Duration `json:"duration_ns"`
 }
 
@@ -106,6 +109,7 @@ func Discover(ctx context.Context, c Cluster, conn *Conn) Discovery {
 	}
 	if list := listMembers(ctx, c.Endpoints, conn, &d); list != nil {
 		d.Members = probeMembers(ctx, list, conn)
+		d.Note = proxyNote(d)
 	}
 	d.Duration = time.Since(start)
 	return d
@@ -355,4 +359,20 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return append([]string(nil), s...)
+}
+
+// proxyNote catches a common trap: the inventory names a load balancer or a
+// Kubernetes Service, which answers, while the members advertise addresses
+// the auditor cannot reach.
+func proxyNote(d Discovery) string {
+	if d.Reachable() > 0 || len(d.Members) == 0 {
+		return ""
+	}
+	for _, m := range d.Members {
+		if slices.Contains(m.ClientURLs, d.Source) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("the member list came from %s, which no member advertises as a client URL (a load balancer or proxy?); "+
+		"members are probed on their advertised URLs, which this host cannot reach", d.Source)
 }

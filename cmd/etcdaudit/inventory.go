@@ -199,6 +199,9 @@ func printDiscovery(w io.Writer, d inventory.Discovery) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, m.IDHex, urls, inventoryYesNo(m.IsLearner), version, reach)
 	}
 	tw.Flush()
+	if d.Note != "" {
+		fmt.Fprintf(w, "note: %s\n", d.Note)
+	}
 }
 
 func inventoryJSON(w io.Writer, v any) error {
