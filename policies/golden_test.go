@@ -188,3 +188,50 @@ func messagesOf(rs []results.Result, id string) string {
 	}
 	return strings.Join(ms, " | ")
 }
+
+// TestDemoFleet judges the facts a real `etcdaudit demo` scan saved (three
+// embedded 3.5 clusters: legacy on etcd2, half-migrated, compliant) and
+// compares every result's status with testdata/facts/demo.expected
+// ("cluster member control status", "-" for none).
+func TestDemoFleet(t *testing.T) {
+	e, err := New(context.Background(), Config{DataFiles: []string{"../testdata/facts/demo-baseline.yaml"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Judge(context.Background(), e, loadFacts(t, "demo.json"), nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	dash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return s
+	}
+	for _, r := range rep.Results {
+		got = append(got, strings.Join([]string{dash(r.Cluster), dash(r.Member), r.Control, string(r.Status)}, " "))
+	}
+	b, err := os.ReadFile("../testdata/facts/demo.expected")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		for i := range max(len(got), len(want)) {
+			var g, w string
+			if i < len(got) {
+				g = got[i]
+			}
+			if i < len(want) {
+				w = want[i]
+			}
+			if g != w {
+				t.Errorf("result %d: got %q, want %q", i, g, w)
+			}
+		}
+	}
+	if c := results.ExitCode(rep.Summary.Overall, false); c != results.ExitFailed {
+		t.Errorf("exit %d, want 100", c)
+	}
+}
