@@ -463,3 +463,43 @@ func yamlString(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// The image runs as the uid the manifests expect and builds the CLI the
+// manifests call. (Building the image itself needs a Docker daemon, which
+// the test machines lack.)
+func TestDockerfileMatchesManifests(t *testing.T) {
+	raw, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	df := string(raw)
+	for _, want := range []string{"USER 65532:65532", "./cmd/etcdaudit", `ENTRYPOINT ["/usr/local/bin/etcdaudit"]`, "CGO_ENABLED=0"} {
+		if !strings.Contains(df, want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+	if _, err := os.Stat("../cmd/etcdaudit/main.go"); err != nil {
+		t.Fatal(err)
+	}
+	for f, ms := range loadManifests(t) {
+		for _, m := range ms {
+			var pod any
+			switch m.str("kind") {
+			case "Deployment":
+				pod = m.get("spec", "template", "spec")
+			case "CronJob":
+				pod = m.get("spec", "jobTemplate", "spec", "template", "spec")
+			default:
+				continue
+			}
+			p := manifest(pod.(map[string]any))
+			if p.get("securityContext", "runAsUser") != 65532 {
+				t.Errorf("%s: runAsUser %v, the image's user is 65532", f, p.get("securityContext", "runAsUser"))
+			}
+			c := manifest(p.get("containers").([]any)[0].(map[string]any))
+			if !strings.HasPrefix(c.str("image"), "ghcr.io/etcdaudit/etcdaudit:") {
+				t.Errorf("%s: image %q is not the one deploy/Dockerfile builds", f, c.str("image"))
+			}
+		}
+	}
+}
