@@ -1,14 +1,10 @@
 package etcdtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,7 +13,6 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
 )
 
 // ErrInProcess is returned by Kill, Pause and Resume on embed members:
@@ -47,12 +42,6 @@ type Member struct {
 	proc    *process // running process, nil when stopped or embed
 	emb     *embed.Etcd
 	paused  bool
-}
-
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-	err  error         // cmd.Wait's result, valid after done
 }
 
 // Version returns the short version the member runs (or last ran).
@@ -130,120 +119,6 @@ func (m *Member) launch(short string) error {
 		return m.startEmbedLocked()
 	}
 	return m.startProcessLocked(short)
-}
-
-// args builds the server command line for a version.
-func (m *Member) args(short string) []string {
-	cfg := m.c.cfg
-	a := []string{
-		"--name=" + m.Name,
-		"--data-dir=" + m.DataDir,
-		"--listen-client-urls=" + m.ClientURL,
-		"--advertise-client-urls=" + m.ClientURL,
-		"--listen-peer-urls=" + m.PeerURL,
-		"--initial-advertise-peer-urls=" + m.PeerURL,
-		"--initial-cluster=" + m.initialCluster,
-		"--initial-cluster-state=new",
-		"--initial-cluster-token=" + cfg.name + "-cluster",
-		"--logger=zap",
-		"--log-outputs=stderr",
-	}
-	if cfg.snapshotCount > 0 {
-		a = append(a, "--snapshot-count="+strconv.FormatUint(cfg.snapshotCount, 10))
-	}
-	if cfg.v2 && !minorAtLeast(short, 6) {
-		a = append(a, "--enable-v2=true")
-	}
-	// fsync is what makes seeding slow on a shared disk; the page cache
-	// survives SIGKILL, and no test crashes the machine. 3.4 lacks the flag.
-	if minorAtLeast(short, 5) {
-		a = append(a, "--unsafe-no-fsync=true")
-	}
-	if t := m.c.TLS; t != nil {
-		a = append(a, "--cert-file="+t.ServerCert, "--key-file="+t.ServerKey,
-			"--client-cert-auth=true", "--trusted-ca-file="+t.CA)
-	}
-	return append(a, cfg.flags...)
-}
-
-func (m *Member) startProcessLocked(short string) error {
-	bin, err := FindBinary(short)
-	if err != nil {
-		return err
-	}
-	logf, err := os.OpenFile(m.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("open log: %w", err)
-	}
-	fmt.Fprintf(logf, startMarker+"%s starting etcd %s: %s %s\n", time.Now().Format(time.RFC3339Nano),
-		fullVersions[short], bin, strings.Join(m.args(short), " "))
-	cmd := exec.Command(bin, m.args(short)...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = serverEnv()
-	// Setpgid keeps a terminal's Ctrl-C from reaching etcd before the
-	// cleanup does; Pdeathsig kills etcd if the test binary dies first.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := spawn(cmd); err != nil {
-		_ = logf.Close()
-		return fmt.Errorf("exec %s: %w", bin, err)
-	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		_ = logf.Close()
-		close(p.done)
-	}()
-	m.proc = p
-	return nil
-}
-
-// serverEnv drops ETCD_* variables: etcd reads them as flags, and a developer's
-// shell must not change the servers a test starts.
-func serverEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ETCD_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-// spawnReqs feeds the one goroutine that forks etcd processes. Pdeathsig fires
-// when the parent THREAD exits, and the Go runtime may retire threads; that
-// goroutine holds its thread locked for the life of the test binary, so
-// a server dies with the binary and not before.
-var (
-	spawnOnce sync.Once
-	spawnReqs chan spawnReq
-)
-
-type spawnReq struct {
-	cmd *exec.Cmd
-	err chan error
-}
-
-func spawn(cmd *exec.Cmd) error {
-	spawnOnce.Do(func() {
-		spawnReqs = make(chan spawnReq)
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread lives as long as the binary
-			for r := range spawnReqs {
-				r.err <- r.cmd.Start()
-			}
-		}()
-	})
-	r := spawnReq{cmd: cmd, err: make(chan error, 1)}
-	spawnReqs <- r
-	return <-r.err
-}
-
-// exitError describes how a process ended, for error messages.
-func (p *process) exitError() string {
-	if p.err == nil {
-		return "exit status 0"
-	}
-	return p.err.Error()
 }
 
 // Stop stops the member gracefully: SIGTERM (after SIGCONT if paused), then
@@ -358,26 +233,6 @@ func (m *Member) signal(op string, sig syscall.Signal, paused bool) error {
 	return nil
 }
 
-// threadsStopped reports whether every thread of pid is in state T (stopped).
-func threadsStopped(pid int) bool {
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	if err != nil || len(tasks) == 0 {
-		return false
-	}
-	for _, task := range tasks {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
-		if err != nil {
-			return false
-		}
-		// The state follows the parenthesised command name.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
-			return false
-		}
-	}
-	return true
-}
-
 // PID returns the server's process id, 0 for embed or a stopped member.
 func (m *Member) PID() int {
 	m.mu.Lock()
@@ -399,128 +254,4 @@ func (m *Member) Paused() bool {
 func (m *Member) Client(t testing.TB) *clientv3.Client {
 	t.Helper()
 	return m.c.Client(t, m.ClientURL)
-}
-
-// WaitReady polls Maintenance.Status on this member until it reports a
-// leader, the process exits (error with its log tail) or ctx ends.
-func (m *Member) WaitReady(ctx context.Context) error {
-	cfg, err := m.c.clientConfig(m.ClientURL)
-	if err != nil {
-		return err
-	}
-	cfg.DialTimeout = 2 * time.Second
-	cfg.Logger = zap.NewNop()
-	var cli *clientv3.Client
-	defer func() {
-		if cli != nil {
-			_ = cli.Close()
-		}
-	}()
-	var last error
-	for {
-		if err := m.exited(); err != nil {
-			return err
-		}
-		if cli == nil {
-			c, err := clientv3.New(cfg)
-			if err != nil {
-				last = err
-			} else {
-				cli = c
-			}
-		}
-		if cli != nil {
-			sctx, cancel := context.WithTimeout(ctx, time.Second)
-			st, err := cli.Status(sctx, m.ClientURL)
-			cancel()
-			if err == nil && st.Leader != 0 {
-				return nil
-			}
-			if err == nil {
-				err = errors.New("no leader yet")
-			}
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s (etcd %s) not ready: %w (last: %v)\n%s", m.Name, m.FullVersion(), ctx.Err(), last, m.tailBlock())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// exited returns an error with the exit status and log tail if the member's
-// process has ended, nil while it runs.
-func (m *Member) exited() error {
-	m.mu.Lock()
-	p, emb := m.proc, m.emb
-	m.mu.Unlock()
-	if emb != nil {
-		select {
-		case err := <-emb.Err():
-			return fmt.Errorf("%s (embed) failed: %w\n%s", m.Name, err, m.tailBlock())
-		default:
-			return nil
-		}
-	}
-	if p == nil {
-		return fmt.Errorf("%s is not running", m.Name)
-	}
-	select {
-	case <-p.done:
-		err := fmt.Errorf("%s (etcd %s) exited: %s\n%s", m.Name, m.FullVersion(), p.exitError(), m.tailBlock())
-		if strings.Contains(m.LogTail(20), "address already in use") {
-			err = fmt.Errorf("%w: %w", errPortClash, err)
-		}
-		return err
-	default:
-		return nil
-	}
-}
-
-// tailBlock is what a start error shows of the log: the error, panic and
-// fatal lines of the latest run (a Go panic's stack trace pushes the message
-// out of any short tail), then the last lines.
-func (m *Member) tailBlock() string {
-	b, err := os.ReadFile(m.LogFile)
-	if err != nil {
-		return fmt.Sprintf("(no log %s: %v)", m.LogFile, err)
-	}
-	if i := bytes.LastIndex(b, []byte(startMarker)); i >= 0 {
-		b = b[i:]
-	}
-	var important []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "panic: ") || strings.Contains(l, `"level":"panic"`) ||
-			strings.Contains(l, `"level":"fatal"`) || strings.Contains(l, `"level":"error"`) {
-			if i := strings.Index(l, `,"stacktrace":`); i >= 0 {
-				l = l[:i] + "}"
-			}
-			important = append(important, l)
-		}
-	}
-	if len(important) > 8 {
-		important = important[len(important)-8:]
-	}
-	out := "--- " + m.LogFile + " ---\n"
-	if len(important) > 0 {
-		out += "errors:\n" + strings.Join(important, "\n") + "\nlast lines:\n"
-	}
-	return out + m.LogTail(15)
-}
-
-// startMarker opens each run's section of a process member's log.
-const startMarker = "=== etcdtest: "
-
-// LogTail returns the last n lines of the member's log file.
-func (m *Member) LogTail(n int) string {
-	b, err := os.ReadFile(m.LogFile)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
 }
