@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/etcdaudit/etcdaudit/collectors"
 	"github.com/etcdaudit/etcdaudit/internal/etcdtest"
 	"github.com/etcdaudit/etcdaudit/internal/seed"
+	"github.com/etcdaudit/etcdaudit/inventory"
 )
 
 // The scripts/bench/collectors.sh side-by-side runs drive the two tests
@@ -127,4 +129,40 @@ func BenchmarkLeaseCoverage(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestBenchFleetFacts runs the quick profile on the inventory named by
+// ETCDAUDIT_BENCH_FLEET (scripts/bench/collectors.sh, BENCH_FLEET_CMD), for
+// profiling with -test.cpuprofile.
+func TestBenchFleetFacts(t *testing.T) {
+	path := os.Getenv("ETCDAUDIT_BENCH_FLEET")
+	if path == "" {
+		t.Skip("ETCDAUDIT_BENCH_FLEET not set")
+	}
+	fleet, err := inventory.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		start := time.Now()
+		f, err := collectors.Run(context.Background(), fleet, collectors.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("fleet facts: %d clusters in %s\n", len(f.Clusters), time.Since(start).Round(time.Millisecond))
+	}
+	for range 3 {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for _, c := range fleet.Clusters {
+			wg.Go(func() {
+				conn, err := inventory.Connect(c)
+				if err == nil {
+					inventory.Discover(context.Background(), c, conn)
+				}
+			})
+		}
+		wg.Wait()
+		fmt.Printf("discovery alone: %d clusters in %s\n", len(fleet.Clusters), time.Since(start).Round(time.Millisecond))
+	}
 }

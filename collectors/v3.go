@@ -19,25 +19,28 @@ func v3Collector() Registration {
 // collectV3 counts with count-only ranges: the member counts in its index
 // and sends one number, so this stays in the quick profile. Reads are
 // serializable so each member answers from its own store (a lagging member
-// shows its own count) and the second count is pinned to the first's
-// revision.
+// shows its own count).
 func collectV3(ctx context.Context, t *Target) error {
-	cli := t.Member.Client
-	all, err := cli.Get(ctx, "", clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithSerializable())
-	if err != nil {
-		return fmt.Errorf("count all keys: %w", rpcError(ctx, err))
-	}
-	rev := all.Header.Revision
 	prefix := t.Cluster.registryPrefix()
-	reg, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithSerializable(), clientv3.WithRev(rev))
+	// One read-only transaction: both counts at the same revision for one
+	// round trip. Serializable, so the member answers from its own store
+	// and no ReadIndex is needed; a read-only Txn is never a raft proposal.
+	resp, err := t.Member.Client.Txn(ctx).Then(
+		clientv3.OpGet("", clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithSerializable()),
+		clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithSerializable()),
+	).Commit()
 	if err != nil {
-		return fmt.Errorf("count %s keys at revision %d: %w", DisplayKey([]byte(prefix)), rev, rpcError(ctx, err))
+		return fmt.Errorf("count all keys and %s keys: %w", DisplayKey([]byte(prefix)), rpcError(ctx, err))
 	}
+	if len(resp.Responses) != 2 || resp.Responses[0].GetResponseRange() == nil || resp.Responses[1].GetResponseRange() == nil {
+		return fmt.Errorf("count keys: malformed transaction answer (%d responses)", len(resp.Responses))
+	}
+	all, reg := resp.Responses[0].GetResponseRange(), resp.Responses[1].GetResponseRange()
 	t.Member.Facts.V3 = &V3Facts{
 		Keys:            all.Count,
 		RegistryKeys:    reg.Count,
 		RegistryPresent: reg.Count > 0,
-		Revision:        rev,
+		Revision:        resp.Header.Revision,
 	}
 	return nil
 }

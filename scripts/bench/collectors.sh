@@ -184,6 +184,10 @@ bench_fleet() {
   write_fleet "$WORK/fleet-30.yaml" 30 ""
   write_fleet "$WORK/fleet-60.yaml" 60 ""
   write_fleet "$yaml" 60 10
+  if [ -n "${BENCH_FLEET_CMD:-}" ]; then # profiling hook: run a command on the live fleet, then stop
+    WORK=$WORK bash -c "$BENCH_FLEET_CMD" _ "$yaml"
+    return
+  fi
   local size best
   for size in 10 30 60 all; do
     best=999999
@@ -193,6 +197,7 @@ bench_fleet() {
     done
     jq -r '"    \([.clusters[].members[]] | length) members, \([.clusters[].members[] | select(.reachable)] | length) reachable, \([.clusters[] | .errors // [] | length] + [.clusters[].members[] | .errors // [] | length] | add) errors"' "$WORK/facts.json"
     echo "  RESULT fleet etcdaudit $size: ${best}s"
+    if [ -n "${BENCH_KEEP:-}" ]; then cp "$WORK/facts.json" "$BENCH_KEEP/fleet-$size.facts.json"; fi
   done
   loop() { # the operator's sequential loop over the first N endpoints
     local ep
