@@ -11,27 +11,31 @@ import (
 )
 
 // BenchmarkEvents seeds b.N events keys (half leased, half not) into a fresh
-// 3.5 server process. `-benchtime 1000000x` measures the million-key seed
-// the collector benchmarks start from:
+// single server process of each version. `-benchtime 1000000x` measures the
+// million-key seed the collector benchmarks start from:
 //
-//	go test ./internal/seed -run '^$' -bench Events -benchtime 1000000x
+//	go test ./internal/seed -run '^$' -bench 'Events/3.5' -benchtime 1000000x
 func BenchmarkEvents(b *testing.B) {
-	c := etcdtest.NewCluster(b, etcdtest.WithVersion("3.5"))
-	cli := c.Client(b)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
-	b.ResetTimer()
-	res, err := seed.Events(ctx, cli, "/registry/events/", b.N/2, b.N-b.N/2, time.Hour)
-	b.StopTimer()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if res.Leased+res.Unleased != b.N {
-		b.Fatalf("wrote %d keys, want %d", res.Leased+res.Unleased, b.N)
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "keys/s")
-	resp, err := cli.Get(ctx, "/registry/events/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-	if err != nil || resp.Count != int64(b.N) {
-		b.Fatalf("count = %v, %v; want %d", resp, err, b.N)
+	for _, v := range etcdtest.ProcessVersions() {
+		b.Run(v, func(b *testing.B) {
+			c := etcdtest.NewCluster(b, etcdtest.WithVersion(v))
+			cli := c.Client(b)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+			defer cancel()
+			b.ResetTimer()
+			res, err := seed.Events(ctx, cli, "/registry/events/", b.N/2, b.N-b.N/2, time.Hour)
+			b.StopTimer()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res.Leased+res.Unleased != b.N {
+				b.Fatalf("wrote %d keys, want %d", res.Leased+res.Unleased, b.N)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "keys/s")
+			resp, err := cli.Get(ctx, "/registry/events/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+			if err != nil || resp.Count != int64(b.N) {
+				b.Fatalf("count = %v, %v; want %d", resp, err, b.N)
+			}
+		})
 	}
 }
