@@ -145,6 +145,11 @@ func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	release, err := s.gate(true)
+	if err != nil {
+		return err
+	}
+	defer release()
 	db, err := s.open(false)
 	if err != nil {
 		return err
@@ -164,6 +169,11 @@ func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	release, err := s.gate(false)
+	if err != nil {
+		return err
+	}
+	release()
 	db, err := s.open(true)
 	if err != nil {
 		return err

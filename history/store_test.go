@@ -384,3 +384,49 @@ func TestGarbageFileIsAnError(t *testing.T) {
 		})
 	}
 }
+
+// A reader (say `etcdaudit drift` beside a running serve) works while
+// another opener writes: the file is locked per operation, not held.
+func TestReaderBesideWriter(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if _, err := Record(ctx, dir, day(0)); err != nil {
+		t.Fatal(err)
+	}
+	writer, _ := Open(ctx, dir, Options{})
+	reader, _ := Open(ctx, dir, Options{}) // its own Store: no shared mutex, only the flock
+	done := make(chan error, 1)
+	go func() {
+		for i := 1; i <= 15; i++ {
+			if _, _, err := writer.Put(ctx, day(i)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	reads := 0
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := reader.List(ctx, 0)
+			if err != nil || len(l) != 16 {
+				t.Fatalf("%d scans, %v", len(l), err)
+			}
+			t.Logf("%d reads while 15 scans were written", reads)
+			return
+		default:
+		}
+		l, err := reader.List(ctx, 1)
+		if err != nil {
+			t.Fatalf("read beside a writer: %v", err)
+		}
+		if _, err := reader.Get(ctx, l[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		reads++
+	}
+}
