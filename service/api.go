@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -285,6 +286,8 @@ func (s *Server) handleStartScan(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, map[string]string{"status": "started"})
 		return
 	}
+	// A full scan of a large fleet outlasts the server's write timeout.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	select {
 	case out := <-done:
 		code := http.StatusOK

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/etcdaudit/etcdaudit/history"
 	"github.com/etcdaudit/etcdaudit/results"
@@ -82,11 +83,16 @@ control, or a fact change for the worse), 1 drift could not run.`,
 	fs.StringVar(&fromFile, "from-file", "", "older scan as a saved JSON report with facts")
 	fs.StringVar(&toFile, "to-file", "", "newer scan as a saved JSON report with facts")
 	fs.StringVarP(&output, "output", "o", "cli", "cli, json or markdown")
-	fs.Float64Var(&o.LeaseCoverageDelta, "lease-coverage-delta", history.DefaultLeaseCoverageDelta, "report events lease coverage moving by at least this ratio")
-	fs.Float64Var(&o.DBGrowthRatio, "db-growth-ratio", history.DefaultDBGrowthRatio, "report a member's db growing by at least this share ...")
-	fs.Int64Var(&o.DBGrowthMinBytes, "db-growth-min-bytes", history.DefaultDBGrowthMinBytes, "... and at least this many bytes")
-	fs.Float64Var(&o.CertWarnDays, "cert-warn-days", history.DefaultCertWarnDays, "report a certificate entering its last N days")
+	addDriftFlags(fs, &o)
 	return cmd
+}
+
+// addDriftFlags registers the drift thresholds (drift and serve).
+func addDriftFlags(fs *pflag.FlagSet, o *history.DriftOptions) {
+	fs.Float64Var(&o.LeaseCoverageDelta, "lease-coverage-delta", history.DefaultLeaseCoverageDelta, "drift: report events lease coverage moving by at least this ratio")
+	fs.Float64Var(&o.DBGrowthRatio, "db-growth-ratio", history.DefaultDBGrowthRatio, "drift: report a member's db growing by at least this share ...")
+	fs.Int64Var(&o.DBGrowthMinBytes, "db-growth-min-bytes", history.DefaultDBGrowthMinBytes, "... and at least this many bytes")
+	fs.Float64Var(&o.CertWarnDays, "cert-warn-days", history.DefaultCertWarnDays, "drift: report a certificate entering its last N days")
 }
 
 // driftPair resolves --from/--to; older is nil when the history holds no

@@ -21,6 +21,7 @@ type serveOptions struct {
 	keep, concurrency, trend                                        int
 	scanOnStart                                                     bool
 	policy                                                          policies.Config
+	drift                                                           history.DriftOptions
 }
 
 func newServeCmd(a *app) *cobra.Command {
@@ -69,6 +70,7 @@ and the waivers are re-read before each scan; the policies are compiled once at 
 	fs.StringSliceVar(&o.policy.Controls, "controls", nil, "only these control ids or globs")
 	fs.StringSliceVar(&o.policy.Tags, "tags", nil, "only controls with one of these tags")
 	fs.StringVar(&o.waivers, "waivers", "", "waivers file (re-read before each scan)")
+	addDriftFlags(fs, &o.drift)
 
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if o.stateDir == "" {
@@ -100,7 +102,7 @@ and the waivers are re-read before each scan; the policies are compiled once at 
 		}
 		srv, err := service.New(ctx, service.Config{Scan: scan, StateDir: o.stateDir, Listen: o.listen,
 			Schedule: o.schedule, Jitter: o.jitter, ScanOnStart: o.scanOnStart, ScanTimeout: o.scanTimeout,
-			TokenFile: o.tokenFile, Retention: ret, TrendScans: o.trend, Logger: a.log})
+			TokenFile: o.tokenFile, Retention: ret, TrendScans: o.trend, Drift: o.drift, Logger: a.log})
 		if err != nil {
 			return err
 		}
