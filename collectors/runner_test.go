@@ -133,3 +133,42 @@ func TestLeaseJoinFallsBackOnWrites(t *testing.T) {
 		t.Fatalf("coverage on a busy cluster: %+v", el)
 	}
 }
+
+// TestStableOutput: two runs on an unchanged fleet differ only in
+// timestamps and durations (and the read time of the health probe).
+func TestStableOutput(t *testing.T) {
+	c := etcdtest.NewCluster(t, etcdtest.WithVersion("3.5"), etcdtest.WithMembers(3), etcdtest.WithV2())
+	cli := c.Client(t)
+	l := grant(t, cli, 3600)
+	seedV3(t, cli, "/registry/events/l%02d", 5, clientv3.WithLease(l))
+	seedV3(t, cli, "/registry/events/u%02d", 5)
+	v2Put(t, c, "/registry/x", "v", false, 0)
+	fleet := fleetFor(t, "stable", c)
+	// Right after start the leader still proposes the cluster version: wait
+	// for the raft log to be quiet, as an unchanged fleet is.
+	settled(t, c)
+	normalized := func() string {
+		f := run(t, fleet, collectors.Options{Profile: collectors.ProfileFull})
+		f.StartedAt, f.FinishedAt = time.Time{}, time.Time{}
+		for ci := range f.Clusters {
+			cf := &f.Clusters[ci]
+			for i := range cf.Runs {
+				cf.Runs[i].DurationMS = 0
+			}
+			for mi := range cf.Members {
+				m := &cf.Members[mi]
+				for i := range m.Runs {
+					m.Runs[i].DurationMS = 0
+				}
+				if m.Health != nil {
+					m.Health.ReadMS = 0
+				}
+			}
+		}
+		return dump(f)
+	}
+	a, b := normalized(), normalized()
+	if a != b {
+		t.Fatalf("two runs differ beyond timestamps:\n%s\n---\n%s", a, b)
+	}
+}
