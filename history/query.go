@@ -153,7 +153,6 @@ func ParseAge(s string) (time.Duration, error) {
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		days, err := strconv.Atoi(n)
 		if err != nil || days < 0 || days > 100_000 { // beyond that a Duration overflows
-
 			return 0, fmt.Errorf("age %q: want a duration like 36h or a number of days like 7d", s)
 		}
 		return time.Duration(days) * 24 * time.Hour, nil
