@@ -37,6 +37,9 @@ func (m *Member) startEmbedLocked() error {
 	if m.c.cfg.snapshotCount > 0 {
 		cfg.SnapshotCount = m.c.cfg.snapshotCount
 	}
+	if m.c.cfg.auth {
+		cfg.BcryptCost = bcryptCost
+	}
 	if t := m.c.TLS; t != nil {
 		cfg.ClientTLSInfo = transport.TLSInfo{
 			CertFile:       t.ServerCert,

@@ -37,6 +37,11 @@ func WithTLS() Option { return func(c *config) { c.tls = true } }
 // password; Client then returns clients logged in as root.
 func WithAuth() Option { return func(c *config) { c.auth = true } }
 
+// bcryptCost is what WithAuth servers hash passwords with: the minimum, since
+// every login pays it and the default (10) costs seconds in-process under
+// -race. Nothing an auditor sees on the wire depends on it.
+const bcryptCost = 4
+
 // WithSnapshotCount sets --snapshot-count, so tests can force snapshots with a
 // handful of writes (the 3.5→3.6 upgrade path depends on them).
 func WithSnapshotCount(n uint64) Option { return func(c *config) { c.snapshotCount = n } }

@@ -48,6 +48,9 @@ func (m *Member) args(short string) []string {
 	if minorAtLeast(short, 5) {
 		a = append(a, "--unsafe-no-fsync=true")
 	}
+	if cfg.auth {
+		a = append(a, "--bcrypt-cost="+strconv.Itoa(bcryptCost))
+	}
 	if t := m.c.TLS; t != nil {
 		a = append(a, "--cert-file="+t.ServerCert, "--key-file="+t.ServerKey,
 			"--client-cert-auth=true", "--trusted-ca-file="+t.CA)

@@ -20,7 +20,10 @@ func (m *Member) WaitReady(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg.DialTimeout = 2 * time.Second
+	// With auth on, dialling logs in, and login is a raft request that waits
+	// for a leader: a short first dial timeout retries soon after the
+	// election instead of sitting out a long one; it grows under load.
+	cfg.DialTimeout = 300 * time.Millisecond
 	cfg.Logger = zap.NewNop()
 	var cli *clientv3.Client
 	defer func() {
@@ -37,6 +40,7 @@ func (m *Member) WaitReady(ctx context.Context) error {
 			c, err := clientv3.New(cfg)
 			if err != nil {
 				last = err
+				cfg.DialTimeout = min(2*cfg.DialTimeout, 4*time.Second)
 			} else {
 				cli = c
 			}

@@ -65,6 +65,19 @@ func TestTLSAndAuth(t *testing.T) {
 			if err := tryGet(t, cfg); !errors.Is(err, rpctypes.ErrAuthFailed) {
 				t.Fatalf("wrong password: err %v, want %v", err, rpctypes.ErrAuthFailed)
 			}
+
+			// A restart keeps TLS and auth, and readiness logs in as root.
+			m := c.Members[0]
+			if err := m.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Start(""); err != nil {
+				t.Fatalf("restart under TLS and auth: %v", err)
+			}
+			putRetry(t, ctx, c.Client(t), "/secure", "again")
+			if err := tryGet(t, cfg); !errors.Is(err, rpctypes.ErrAuthFailed) {
+				t.Fatalf("wrong password after restart: err %v", err)
+			}
 		})
 	}
 }
