@@ -36,7 +36,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestArgs(t *testing.T) {
-	c := &Cluster{cfg: config{version: "3.5", v2: true, snapshotCount: 5, name: "m", flags: []string{"--quota-backend-bytes=1"}},
+	c := &Cluster{cfg: config{version: "3.5", v2: true, auth: true, snapshotCount: 5, name: "m", flags: []string{"--quota-backend-bytes=1"}},
 		TLS: &TLSFiles{CA: "ca", ServerCert: "s.crt", ServerKey: "s.key"}}
 	m := &Member{Name: "m0", c: c}
 	has := func(args []string, a string) bool {
@@ -49,7 +49,7 @@ func TestArgs(t *testing.T) {
 	}
 	a35 := m.args("3.5")
 	for _, want := range []string{"--enable-v2=true", "--snapshot-count=5", "--unsafe-no-fsync=true",
-		"--client-cert-auth=true", "--trusted-ca-file=ca", "--quota-backend-bytes=1"} {
+		"--client-cert-auth=true", "--trusted-ca-file=ca", "--quota-backend-bytes=1", "--bcrypt-cost=4"} {
 		if !has(a35, want) {
 			t.Errorf("3.5 args lack %s: %q", want, a35)
 		}
