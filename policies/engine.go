@@ -298,16 +298,23 @@ func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]resul
 		return nil, err
 	}
 	var out []results.Result
-	var memo []map[string][]any
+	// One read transaction for the whole evaluation instead of one per
+	// query: the store is never written after New.
+	txn, err := e.store.NewTransaction(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	defer e.store.Abort(ctx, txn)
+	run := &evalRun{txn: txn}
 	if q := e.scopes[results.ScopeMember]; q != nil {
 		for range q.groups {
-			memo = append(memo, map[string][]any{})
+			run.memo = append(run.memo, map[string][]any{})
 		}
 	}
 	if q := e.scopes[results.ScopeFleet]; q != nil {
-		rs, err := e.evalSubject(ctx, q, in.fleet, func(c *control) (results.Status, string) {
+		rs, err := e.evalSubject(ctx, run, q, in.fleet, func(c *control) (results.Status, string) {
 			return missingFleet(c.needs, facts)
-		}, "", "", nil)
+		}, "", "")
 		if err != nil {
 			return nil, err
 		}
@@ -316,9 +323,9 @@ func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]resul
 	for i := range facts.Clusters {
 		cf := &facts.Clusters[i]
 		if q := e.scopes[results.ScopeCluster]; q != nil {
-			rs, err := e.evalSubject(ctx, q, in.clusterInput(i), func(c *control) (results.Status, string) {
+			rs, err := e.evalSubject(ctx, run, q, in.clusterInput(i), func(c *control) (results.Status, string) {
 				return missingCluster(c.needs, cf, facts.Collectors)
-			}, cf.Name, "", nil)
+			}, cf.Name, "")
 			if err != nil {
 				return nil, err
 			}
@@ -327,9 +334,9 @@ func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]resul
 		if q := e.scopes[results.ScopeMember]; q != nil {
 			for j := range cf.Members {
 				mf := &cf.Members[j]
-				rs, err := e.evalSubject(ctx, q, in.memberInput(i, j), func(c *control) (results.Status, string) {
+				rs, err := e.evalSubject(ctx, run, q, in.memberInput(i, j), func(c *control) (results.Status, string) {
 					return missingMember(c.needs, mf, facts.Collectors)
-				}, cf.Name, MemberKey(mf), memo)
+				}, cf.Name, MemberKey(mf))
 				if err != nil {
 					return nil, err
 				}
@@ -355,11 +362,18 @@ func MemberKey(m *collectors.MemberFacts) string {
 
 type missingFunc func(c *control) (results.Status, string)
 
+// evalRun is the state of one Evaluate call: its read transaction and the
+// member memo groups' verdicts by key.
+type evalRun struct {
+	txn  storage.Transaction
+	memo []map[string][]any
+}
+
 // evalSubject judges one subject: the scope's joint query once, and each
 // memo group once per distinct value of its input paths (memo holds the
 // verdicts already computed in this Evaluate call, one map per group).
 // Results come sorted by control id.
-func (e *Engine) evalSubject(ctx context.Context, q *scopeQuery, input ast.Value, missing missingFunc, cluster, member string, memo []map[string][]any) ([]results.Result, error) {
+func (e *Engine) evalSubject(ctx context.Context, run *evalRun, q *scopeQuery, input ast.Value, missing missingFunc, cluster, member string) ([]results.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
@@ -367,7 +381,7 @@ func (e *Engine) evalSubject(ctx context.Context, q *scopeQuery, input ast.Value
 	judge := func(cs []*control, pq rego.PreparedEvalQuery, cache map[string][]any, key string) error {
 		verdicts, hit := cache[key]
 		if !hit {
-			rs, err := pq.Eval(ctx, rego.EvalParsedInput(input))
+			rs, err := pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTransaction(run.txn))
 			if err == nil {
 				verdicts, err = verdictList(rs, len(cs))
 			}
@@ -378,7 +392,7 @@ func (e *Engine) evalSubject(ctx context.Context, q *scopeQuery, input ast.Value
 				// One control broke the joint evaluation (a conflict, a
 				// type error): judge each alone so only it is an error.
 				for _, c := range cs {
-					out = append(out, e.evalAlone(ctx, c, input, missing, cluster, member))
+					out = append(out, e.evalAlone(ctx, run, c, input, missing, cluster, member))
 				}
 				return nil
 			}
@@ -397,7 +411,7 @@ func (e *Engine) evalSubject(ctx context.Context, q *scopeQuery, input ast.Value
 		}
 	}
 	for i, g := range q.groups {
-		if err := judge(g.controls, g.pq, memo[i], memoKey(input, g.paths)); err != nil {
+		if err := judge(g.controls, g.pq, run.memo[i], memoKey(input, g.paths)); err != nil {
 			return nil, err
 		}
 	}
@@ -416,7 +430,7 @@ func verdictList(rs rego.ResultSet, n int) ([]any, error) {
 	return v, nil
 }
 
-func (e *Engine) evalAlone(ctx context.Context, c *control, input ast.Value, missing missingFunc, cluster, member string) results.Result {
+func (e *Engine) evalAlone(ctx context.Context, run *evalRun, c *control, input ast.Value, missing missingFunc, cluster, member string) results.Result {
 	errResult := func(err error) results.Result {
 		return results.Result{Control: c.ID, Cluster: cluster, Member: member, Status: results.Error,
 			Messages: []string{fmt.Sprintf("policy error in %s (%s): %v", c.Package, c.Source, err)}}
@@ -433,7 +447,7 @@ func (e *Engine) evalAlone(ctx context.Context, c *control, input ast.Value, mis
 		e.single[c.ID] = pq
 	}
 	e.mu.Unlock()
-	rs, err := pq.Eval(ctx, rego.EvalParsedInput(input))
+	rs, err := pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTransaction(run.txn))
 	if err != nil {
 		return errResult(err)
 	}

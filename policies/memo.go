@@ -84,27 +84,40 @@ func inputPaths(comp *ast.Compiler, root ast.Ref) (paths []ast.Ref, ok bool) {
 	return out, true
 }
 
-// unique are member fields that differ on nearly every member (identity,
-// raft indexes, db sizes, timings, certificates): memoizing on them would
-// only add evaluations.
-var unique = map[string]bool{
-	"name": true, "id": true, "endpoint": true, "client_urls": true, "peer_urls": true,
-	"status": true, "health": true, "member_list": true, "v3": true, "security": true,
-	"runs": true, "errors": true, "unreachable_reason": true,
+// unique are member facts that differ on nearly every member (identity,
+// raft indexes, db sizes, timings, certificate dates): memoizing on them
+// would only add evaluations. A path is narrow when it neither is nor
+// contains one of them.
+var unique = []ast.Ref{
+	ast.MustParseRef("input.member.name"), ast.MustParseRef("input.member.id"),
+	ast.MustParseRef("input.member.endpoint"), ast.MustParseRef("input.member.client_urls"),
+	ast.MustParseRef("input.member.peer_urls"), ast.MustParseRef("input.member.status"),
+	ast.MustParseRef("input.member.health"), ast.MustParseRef("input.member.member_list"),
+	ast.MustParseRef("input.member.runs"), ast.MustParseRef("input.member.errors"),
+	ast.MustParseRef("input.member.unreachable_reason"), ast.MustParseRef("input.member.v3.keys"),
+	ast.MustParseRef("input.member.v3.revision"), ast.MustParseRef("input.member.v3.compact_revision"),
+	ast.MustParseRef("input.member.security.cert_not_after"),
+	ast.MustParseRef("input.member.security.cert_days_left"), ast.MustParseRef("input.member.security.cert_sans"),
+	ast.MustParseRef("input.member.security.cert_subject"),
 }
 
-// narrow: a low-cardinality field of the member (version, v2, backend) or
-// of the cluster's own facts, never a whole subject or the members list.
+// narrow: a low-cardinality field of the member (version, v2 counts,
+// backend, TLS scheme) or of the cluster's own facts, never a whole subject,
+// the members list, or a per-member unique fact.
 func narrow(p ast.Ref) bool {
 	if len(p) < 3 {
 		return false
 	}
-	field := string(p[2].Value.(ast.String))
 	switch p[1].Value.(ast.String) {
 	case "member":
-		return !unique[field]
+		for _, u := range unique {
+			if p.HasPrefix(u) || u.HasPrefix(p) {
+				return false
+			}
+		}
+		return true
 	case "cluster":
-		return field != "members"
+		return p[2].Value.(ast.String) != "members"
 	}
 	return false
 }

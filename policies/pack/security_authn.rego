@@ -14,25 +14,25 @@
 #   needs: [security]
 package etcdaudit.controls.security.authn
 
-s := input.member.security
+# Fields are read one by one (never the whole security object, whose
+# certificate dates differ per member) so verdicts are shared.
+cert_required if input.member.security.client_cert_required == true
 
-cert_required if s.client_cert_required == true
+auth_on if input.member.security.auth_enabled == true
 
-auth_on if s.auth_enabled == true
+no_cert if input.member.security.client_cert_required == false
 
-no_cert if s.client_cert_required == false
-
-no_cert if s.scheme != "https"
+no_cert if input.member.security.scheme != "https"
 
 open_door if {
 	not cert_required
 	not auth_on
-	s.auth_enabled == false
+	input.member.security.auth_enabled == false
 	no_cert
 }
 
 why := "plain http (no client certificate possible)" if {
-	s.scheme != "https"
+	input.member.security.scheme != "https"
 } else := "the server accepts clients without a certificate"
 
 deny contains msg if {
@@ -44,9 +44,14 @@ skip contains msg if {
 	not cert_required
 	not auth_on
 	not open_door
-	msg := sprintf("could not tell: client certificate required %s, auth enabled %s", [tell("client_cert_required"), tell("auth_enabled")])
+	input.member.security.scheme
+	msg := sprintf("could not tell: client certificate required %s, auth enabled %s", [cert_text, auth_text])
 }
 
-tell(f) := sprintf("%v", [s[f]]) if {
-	is_boolean(s[f])
+cert_text := sprintf("%v", [input.member.security.client_cert_required]) if {
+	is_boolean(input.member.security.client_cert_required)
+} else := "unknown"
+
+auth_text := sprintf("%v", [input.member.security.auth_enabled]) if {
+	is_boolean(input.member.security.auth_enabled)
 } else := "unknown"
