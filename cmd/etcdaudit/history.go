@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/etcdaudit/etcdaudit/history"
 	"github.com/etcdaudit/etcdaudit/report"
+	"github.com/etcdaudit/etcdaudit/results"
 )
 
 func init() { subcommands = append(subcommands, newHistoryCmd) }
@@ -22,6 +24,24 @@ const stateDirEnv = "ETCDAUDIT_STATE_DIR"
 func addStateDirFlag(cmd *cobra.Command, dir *string) {
 	cmd.Flags().StringVar(dir, "state-dir", os.Getenv(stateDirEnv),
 		"directory holding the scan history (history.db); env "+stateDirEnv)
+}
+
+// recordScan keeps a judged scan in dir's history: what `scan --state-dir`
+// calls after judging (before deciding its exit code), so the CronJob mode
+// and serve share one history and `drift` works after the second night.
+// An interrupted scan is refused (history.ErrInterrupted). No dir: no-op.
+func recordScan(ctx context.Context, a *app, dir string, rep *results.Report) error {
+	if dir == "" {
+		return nil
+	}
+	e, err := history.Record(ctx, dir, rep)
+	if err != nil {
+		return err
+	}
+	if a.log != nil {
+		a.log.Info("scan recorded", "scan_id", e.ID, "state_dir", dir)
+	}
+	return nil
 }
 
 func openHistory(cmd *cobra.Command, dir string) (*history.Store, error) {

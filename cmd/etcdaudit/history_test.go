@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,5 +105,30 @@ func TestHistoryAndDriftCLI(t *testing.T) {
 	code, _, stderr = runCLI(t, "drift", "--state-dir", one)
 	if code != 0 || !strings.Contains(stderr, "nothing to compare") {
 		t.Fatalf("single scan: %d %s", code, stderr)
+	}
+}
+
+func TestRecordScanHelper(t *testing.T) {
+	ctx := context.Background()
+	a := &app{}
+	if err := recordScan(ctx, a, "", historytest.Report(historytest.Spec{})); err != nil {
+		t.Fatal("no state dir must be a no-op")
+	}
+	dir := filepath.Join(t.TempDir(), "state")
+	rep := historytest.Report(historytest.Spec{})
+	if err := recordScan(ctx, a, dir, rep); err != nil {
+		t.Fatal(err)
+	}
+	cut := historytest.Report(historytest.Spec{Day: 1})
+	cut.Facts.Interrupted = "signal"
+	if err := recordScan(ctx, a, dir, cut); !errors.Is(err, history.ErrInterrupted) {
+		t.Fatalf("interrupted: %v", err)
+	}
+	s, err := history.Open(ctx, dir, history.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := s.List(ctx, 0); len(l) != 1 || l[0].ID != rep.ScanID {
+		t.Fatalf("recorded %v", l)
 	}
 }
