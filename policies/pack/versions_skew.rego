@@ -16,15 +16,17 @@ package etcdaudit.controls.versions.skew
 
 import data.etcdaudit.lib.versions
 
-member_lines[m.name] := versions.line(m.version.server) if {
-	some m in input.cluster.members
-	m.version.server
-}
+# Distinct lines first (usually one or two), so the pairwise check does not
+# grow with the square of the member count.
+lines := {versions.line(m.version.server) | some m in input.cluster.members; m.version.server}
+
+on_line(l) := concat(", ", sort([m.name | some m in input.cluster.members; m.version.server; versions.line(m.version.server) == l]))
 
 deny contains msg if {
-	some a, la in member_lines
-	some b, lb in member_lines
-	versions.hops(la, lb) > 1
+	some la in lines
+	some lb in lines
 	versions.line_index(la) < versions.line_index(lb)
-	msg := sprintf("members %s (%s) and %s (%s) are %d minor versions apart: upgrade one minor at a time, bringing %s to %s first", [a, la, b, lb, versions.hops(la, lb), a, data.etcdaudit.upgrade.hops[la].to])
+	h := versions.hops(la, lb)
+	h > 1
+	msg := sprintf("members on %s (%s) and on %s (%s) are %d minor versions apart: upgrade one minor at a time, bringing the %s members to %s first", [la, on_line(la), lb, on_line(lb), h, la, data.etcdaudit.upgrade.hops[la].to])
 }

@@ -14,9 +14,9 @@ test_pass_one_minor if count(c.deny) == 0 with input as cluster(["3.4.23", "3.5.
 test_pass_across_major_one_hop if count(c.deny) == 0 with input as cluster(["2.3.8", "3.0.17"])
 
 test_fail_two_minors if {
-	some m in c.deny with input as cluster(["3.4.23", "3.6.16"])
-	contains(m, "members m0 (3.4) and m1 (3.6) are 2 minor versions apart")
-	contains(m, "bringing m0 to 3.5 first")
+	some m in c.deny with input as cluster(["3.4.23", "3.6.16", "3.6.16"])
+	contains(m, "members on 3.4 (m0) and on 3.6 (m1, m2) are 2 minor versions apart")
+	contains(m, "bringing the 3.4 members to 3.5 first")
 }
 
 test_fail_skipped_3_0 if count(c.deny) == 1 with input as cluster(["2.3.8", "3.1.20"])
