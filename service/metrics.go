@@ -64,6 +64,14 @@ var descCollectorErrors = prometheus.NewDesc("etcdaudit_collector_errors",
 	"Collector errors in the latest recorded scan, by collector (members and clusters summed).",
 	[]string{"collector"}, nil)
 
+var (
+	descDriftWorse = prometheus.NewDesc("etcdaudit_drift_worse",
+		"1 when the latest scan got worse than the one before it (what `etcdaudit drift` exits 100 for).", nil, nil)
+	descDriftChanges = prometheus.NewDesc("etcdaudit_drift_changes",
+		"Changes from the previous scan to the latest, by kind: control transitions (newly_failing, new_error, resolved, ...) and fact changes (member_upgraded, v2_keys_appeared, ...).",
+		[]string{"kind"}, nil)
+)
+
 // latestCollector serves the latest recorded scan's gauges at scrape time.
 // It is unchecked and built from the current snapshot on every scrape, so
 // when a member or control disappears from the fleet its series disappears
@@ -95,6 +103,16 @@ func (c *latestCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
+	if d := st.drift; d != nil {
+		ch <- prometheus.MustNewConstMetric(descDriftWorse, prometheus.GaugeValue, b2f(d.Worse))
+		for kind, n := range d.Counts {
+			m, err := prometheus.NewConstMetric(descDriftChanges, prometheus.GaugeValue, float64(n), labelValue(kind))
+			if err != nil {
+				m = prometheus.NewInvalidMetric(descDriftChanges, err)
+			}
+			ch <- m
+		}
+	}
 	for name, n := range errs {
 		m, err := prometheus.NewConstMetric(descCollectorErrors, prometheus.GaugeValue, float64(n), name)
 		if err != nil {
@@ -122,4 +140,11 @@ func labelValue(s string) string {
 		}
 		return r
 	}, strings.ToValidUTF8(s, "\uFFFD"))
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

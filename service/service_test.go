@@ -394,6 +394,10 @@ func TestMetricsFollowLatestScan(t *testing.T) {
 	if !strings.Contains(m, `etcdaudit_scans_total{outcome="success"} 2`) {
 		t.Fatal("second scan not counted")
 	}
+	// Drift from 3 clusters to 2: cluster-0002 removed, not worse.
+	if !strings.Contains(m, `etcdaudit_drift_changes{kind="cluster_removed"} 1`) || !strings.Contains(m, "etcdaudit_drift_worse 0") {
+		t.Fatalf("drift gauges:\n%s", grep(m, "drift"))
+	}
 }
 
 func TestScanErrorsAreReportedNotRecorded(t *testing.T) {
