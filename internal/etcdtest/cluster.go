@@ -193,8 +193,8 @@ func (c *Cluster) Close() {
 				}
 			}
 		}
+		c.closeIdleHTTP() // before stopping: an idle keep-alive slows embed's Close
 		c.stopAllQuietly()
-		c.closeIdleHTTP()
 	})
 }
 
