@@ -28,6 +28,7 @@ import (
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
@@ -362,6 +363,9 @@ func MemberKey(m *collectors.MemberFacts) string {
 
 type missingFunc func(c *control) (results.Status, string)
 
+// noMetrics keeps OPA from allocating and timing a metrics set per query.
+var noMetrics = metrics.NoOp()
+
 // evalRun is the state of one Evaluate call: its read transaction and the
 // member memo groups' verdicts by key.
 type evalRun struct {
@@ -381,7 +385,7 @@ func (e *Engine) evalSubject(ctx context.Context, run *evalRun, q *scopeQuery, i
 	judge := func(cs []*control, pq rego.PreparedEvalQuery, cache map[string][]any, key string) error {
 		verdicts, hit := cache[key]
 		if !hit {
-			rs, err := pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTransaction(run.txn))
+			rs, err := pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTransaction(run.txn), rego.EvalMetrics(noMetrics))
 			if err == nil {
 				verdicts, err = verdictList(rs, len(cs))
 			}
@@ -447,7 +451,7 @@ func (e *Engine) evalAlone(ctx context.Context, run *evalRun, c *control, input 
 		e.single[c.ID] = pq
 	}
 	e.mu.Unlock()
-	rs, err := pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTransaction(run.txn))
+	rs, err := pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTransaction(run.txn), rego.EvalMetrics(noMetrics))
 	if err != nil {
 		return errResult(err)
 	}
