@@ -84,9 +84,6 @@ func NewCluster(t testing.TB, opts ...Option) *Cluster {
 		return nil
 	}
 	short := cfg.version
-	if short != Embed && testing.Short() {
-		t.Skipf("etcdtest: -short runs the in-process server only, not etcd %s", fullVersions[short])
-	}
 	RequireVersion(t, short)
 
 	c := &Cluster{t: t, cfg: cfg, dir: t.TempDir(), Version: short}

@@ -153,7 +153,7 @@ func inCI() bool {
 }
 
 // RequireVersion skips the test (fails it under CI=true) unless the binary for
-// version is present. Call it first in tests that will later Start a member on
+// version is present; under -short it skips every version but embed. Call it first in tests that will later Start a member on
 // another version, so they skip before building a cluster.
 func RequireVersion(t testing.TB, version string) {
 	t.Helper()
@@ -163,6 +163,10 @@ func RequireVersion(t testing.TB, version string) {
 		return
 	}
 	if short == Embed {
+		return
+	}
+	if testing.Short() {
+		t.Skipf("etcdtest: -short runs the in-process server only, not etcd %s", fullVersions[short])
 		return
 	}
 	if _, err := FindBinary(short); err != nil {
