@@ -23,8 +23,12 @@ deny contains msg if {
 	r := row.affected[l]
 	versions.compare(v, r.from) >= 0
 	versions.compare(v, r.below) < 0
-	msg := sprintf("etcd %s is affected by %s: %s [%s]; fixed in %s, upgrade to at least %s", [v, row.issue, row.title, id, r.fixed, r.fixed])
+	msg := sprintf("etcd %s is affected by %s (%s) [%s]; fixed in %s%s", [v, row.issue, row.title, id, r.fixed, no_fix_note(l, r.fixed)])
 }
+
+no_fix_note(l, fixed) := sprintf(" (no fix on the %s line)", [l]) if {
+	versions.line(fixed) != l
+} else := ""
 
 skip contains msg if {
 	v := input.member.version.server

@@ -35,6 +35,11 @@ test_fail_wal_crc_3_0 if {
 	not any_contains(c.deny, "etcd#6267") with input as member("3.0.7")
 }
 
+test_fail_fix_on_a_later_line if {
+	some m in c.deny with input as member("3.1.20")
+	contains(m, "fixed in 3.2.29 (no fix on the 3.1 line)")
+}
+
 test_fail_single_version_row if {
 	any_contains(c.deny, "etcd#11918") with input as member("3.3.21")
 	not any_contains(c.deny, "etcd#11918") with input as member("3.3.22")
@@ -42,7 +47,7 @@ test_fail_single_version_row if {
 
 test_data_override_adds_row if {
 	extra := {"x": {"title": "test bug", "issue": "etcd#1", "affected": {"3.7": {"from": "3.7.0", "below": "3.7.9", "fixed": "3.7.9"}}, "source": "test"}}
-	any_contains(c.deny, "etcd#1:") with input as member("3.7.3") with data.etcdaudit.known_issues as extra
+	any_contains(c.deny, "etcd#1 (test bug)") with input as member("3.7.3") with data.etcdaudit.known_issues as extra
 }
 
 test_skip_unparseable if {
