@@ -22,6 +22,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -298,51 +299,113 @@ func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]resul
 	if err != nil {
 		return nil, err
 	}
-	var out []results.Result
-	// One read transaction for the whole evaluation instead of one per
-	// query: the store is never written after New.
-	txn, err := e.store.NewTransaction(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("evaluate: %w", err)
-	}
-	defer e.store.Abort(ctx, txn)
-	run := &evalRun{txn: txn}
-	if q := e.scopes[results.ScopeMember]; q != nil {
-		for range q.groups {
-			run.memo = append(run.memo, map[string][]any{})
+	newRun := func() (*evalRun, error) {
+		// One read transaction per worker instead of one per query: the
+		// store is never written after New.
+		txn, err := e.store.NewTransaction(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("evaluate: %w", err)
 		}
+		run := &evalRun{txn: txn}
+		if q := e.scopes[results.ScopeMember]; q != nil {
+			for range q.groups {
+				run.memo = append(run.memo, map[string][]any{})
+			}
+		}
+		return run, nil
 	}
+	var out []results.Result
 	if q := e.scopes[results.ScopeFleet]; q != nil {
+		run, err := newRun()
+		if err != nil {
+			return nil, err
+		}
 		rs, err := e.evalSubject(ctx, run, q, in.fleet, func(c *control) (results.Status, string) {
 			return missingFleet(c.needs, facts)
 		}, "", "")
+		e.store.Abort(ctx, run.txn)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, rs...)
 	}
+	// Clusters are judged by GOMAXPROCS workers (one core under -cpu 1),
+	// each with its own transaction and memo; results keep cluster order.
+	perCluster := make([][]results.Result, len(facts.Clusters))
+	workers := min(runtime.GOMAXPROCS(0), len(facts.Clusters))
+	next := make(chan int)
+	errs := make(chan error, workers)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run, err := newRun()
+			if err != nil {
+				errs <- err
+				cancel()
+				return
+			}
+			defer e.store.Abort(context.Background(), run.txn)
+			for i := range next {
+				rs, err := e.evalCluster(ctx, run, in, facts, i)
+				if err != nil {
+					errs <- err
+					cancel()
+					return
+				}
+				perCluster[i] = rs
+			}
+		}()
+	}
+feed:
 	for i := range facts.Clusters {
-		cf := &facts.Clusters[i]
-		if q := e.scopes[results.ScopeCluster]; q != nil {
-			rs, err := e.evalSubject(ctx, run, q, in.clusterInput(i), func(c *control) (results.Status, string) {
-				return missingCluster(c.needs, cf, facts.Collectors)
-			}, cf.Name, "")
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	for _, rs := range perCluster {
+		out = append(out, rs...)
+	}
+	return out, nil
+}
+
+// evalCluster judges cluster i: its cluster controls, then each member.
+func (e *Engine) evalCluster(ctx context.Context, run *evalRun, in *inputs, facts *collectors.Facts, i int) ([]results.Result, error) {
+	var out []results.Result
+	cf := &facts.Clusters[i]
+	if q := e.scopes[results.ScopeCluster]; q != nil {
+		rs, err := e.evalSubject(ctx, run, q, in.clusterInput(i), func(c *control) (results.Status, string) {
+			return missingCluster(c.needs, cf, facts.Collectors)
+		}, cf.Name, "")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs...)
+	}
+	if q := e.scopes[results.ScopeMember]; q != nil {
+		for j := range cf.Members {
+			mf := &cf.Members[j]
+			rs, err := e.evalSubject(ctx, run, q, in.memberInput(i, j), func(c *control) (results.Status, string) {
+				return missingMember(c.needs, mf, facts.Collectors)
+			}, cf.Name, MemberKey(mf))
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, rs...)
-		}
-		if q := e.scopes[results.ScopeMember]; q != nil {
-			for j := range cf.Members {
-				mf := &cf.Members[j]
-				rs, err := e.evalSubject(ctx, run, q, in.memberInput(i, j), func(c *control) (results.Status, string) {
-					return missingMember(c.needs, mf, facts.Collectors)
-				}, cf.Name, MemberKey(mf))
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, rs...)
-			}
 		}
 	}
 	return out, nil
