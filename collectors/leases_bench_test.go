@@ -143,13 +143,15 @@ func TestBenchFleetFacts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 3 {
-		start := time.Now()
-		f, err := collectors.Run(context.Background(), fleet, collectors.Options{})
-		if err != nil {
-			t.Fatal(err)
+	for _, conc := range []int{4, 64} {
+		for range 3 {
+			start := time.Now()
+			f, err := collectors.Run(context.Background(), fleet, collectors.Options{Concurrency: conc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Printf("fleet facts, concurrency %d: %d clusters in %s\n", conc, len(f.Clusters), time.Since(start).Round(time.Millisecond))
 		}
-		fmt.Printf("fleet facts: %d clusters in %s\n", len(f.Clusters), time.Since(start).Round(time.Millisecond))
 	}
 	for range 3 {
 		start := time.Now()
