@@ -291,6 +291,7 @@ func (c *Cluster) HTTPClient() *http.Client {
 		return c.httpClient
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 32 // seeders run 16 PUTs at once; the default 2 churns sockets
 	if c.TLS != nil {
 		tc, err := c.TLS.ClientTLS(true)
 		if err != nil {

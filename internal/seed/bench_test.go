@@ -39,3 +39,22 @@ func BenchmarkEvents(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkV2Keys writes b.N plain v2 keys over 10 directories, one HTTP PUT
+// (one raft entry) each, on the versions that serve the v2 API.
+func BenchmarkV2Keys(b *testing.B) {
+	for _, v := range []string{"3.4", "3.5"} {
+		b.Run(v, func(b *testing.B) {
+			c := etcdtest.NewCluster(b, etcdtest.WithVersion(v), etcdtest.WithV2())
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+			defer cancel()
+			b.ResetTimer()
+			res, err := seed.V2Keys(ctx, c.HTTPClient(), c.Endpoints()[0], seed.V2Spec{Dirs: 10, Keys: b.N})
+			b.StopTimer()
+			if err != nil || res.Keys != b.N {
+				b.Fatalf("V2Keys = %+v, %v; want %d keys", res, err, b.N)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "keys/s")
+		})
+	}
+}

@@ -200,7 +200,7 @@ func (w v2Writer) parallel(ctx context.Context, n int, put func(i int) error) (i
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	for range min(Workers, n) {
+	for range min(v2Workers, n) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -242,3 +242,7 @@ func EscapeV2Path(key string) string {
 	}
 	return strings.Join(parts, "/")
 }
+
+// v2Workers is how many v2 PUTs are in flight: each is one raft entry and
+// one HTTP round trip, so more of them batch better than v3 transactions do.
+const v2Workers = 16
