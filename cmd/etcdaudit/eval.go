@@ -135,6 +135,10 @@ Exit codes: 0 nothing failed or errored (waived counts as passed, skips allowed)
 		if err != nil {
 			return &exitError{code: results.ExitTool, err: err}
 		}
+		if facts.Interrupted != "" {
+			// Judged anyway: what was not collected shows as error results.
+			fmt.Fprintf(a.stderr, "etcdaudit: warning: these facts were cut short (%s); missing facts are judged as errors\n", facts.Interrupted)
+		}
 		return a.judgeAndReport(cmd.Context(), j, s, facts)
 	}
 	return cmd
