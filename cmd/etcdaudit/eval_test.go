@@ -41,11 +41,30 @@ func TestEvalExitCodes(t *testing.T) {
 		{[]string{"eval", "--facts", facts("seed-3.1.json"), "--waivers", "../../testdata/waivers/unknown-control.yaml"}, 1, `unknown control "ETCD-NOPE-999"`},
 		{[]string{"eval", "--facts", facts("seed-3.1.json"), "--waivers", "../../testdata/waivers/malformed.yaml"}, 1, "malformed.yaml:4"},
 		{[]string{"eval", "--facts", facts("seed-3.1.json"), "--report", "nope:x"}, 1, "unknown report format"},
+		{[]string{"eval", "--facts", facts("seed-3.1.json"), "--report", "json:" + filepath.Join(dir, "no", "such", "dir", "r.json")}, 1, "report json to"},
 	} {
 		code, out, stderr := runCLI(t, c.args...)
 		if code != c.code || !strings.Contains(out+stderr, c.want) {
 			t.Errorf("%v: exit %d, want %d with %q\n%s%s", c.args, code, c.code, c.want, tail(out), stderr)
 		}
+	}
+}
+
+// TestEvalStdin: "--facts -" reads the document from standard input.
+func TestEvalStdin(t *testing.T) {
+	b, err := os.ReadFile(facts("seed-3.2.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb strings.Builder
+	root := newRootCmd(&out, &errb)
+	root.SetIn(strings.NewReader(string(b)))
+	root.SetArgs([]string{"eval", "--facts", "-", "--data", seedData, "--report", "json"})
+	if err := root.Execute(); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), `"schema": "etcdaudit.report/v1"`) {
+		t.Errorf("stdout is not the JSON report: %.300s", out.String())
 	}
 }
 
