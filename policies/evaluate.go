@@ -130,9 +130,14 @@ func (e *Engine) evalCluster(ctx context.Context, run *evalRun, in *inputs, fact
 	if q := e.scopes[results.ScopeMember]; q != nil {
 		for j := range cf.Members {
 			mf := &cf.Members[j]
+			key := MemberKey(mf)
+			if key == "" {
+				// No name, id or endpoint at all: still a distinct subject.
+				key = fmt.Sprintf("member-%d", j+1)
+			}
 			rs, err := e.evalSubject(ctx, run, q, in.memberInput(i, j), func(c *control) (results.Status, string) {
 				return missingMember(c.needs, mf, facts.Collectors)
-			}, cf.Name, MemberKey(mf))
+			}, cf.Name, key)
 			if err != nil {
 				return nil, err
 			}

@@ -264,3 +264,32 @@ func TestHostileWaivers(t *testing.T) {
 		t.Errorf("unknown control: %v", err)
 	}
 }
+
+// TestHostileFacts: absurd facts (negative sizes, empty and garbage
+// versions, nil members, overflowing spreads, control characters) are
+// judged without a panic or a tool error, and never all pass.
+func TestHostileFacts(t *testing.T) {
+	e, err := New(context.Background(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Judge(context.Background(), e, loadFacts(t, "hostile.json"), nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rep.Summary.Overall
+	if s.Total == 0 || s.Failed == 0 || s.Error == 0 {
+		t.Errorf("summary %+v: want failures and errors", s)
+	}
+	for _, r := range rep.Results {
+		if r.Cluster == "no-members" && r.Status == results.Passed {
+			t.Errorf("%s passed on a cluster whose discovery failed", r.Control)
+		}
+		if r.Cluster == "weird" && r.Member == "" && strings.HasPrefix(r.Control, "ETCD-SEC") {
+			t.Errorf("%s: a member without name, id or endpoint lost its subject", r.Control)
+		}
+		if r.Status == results.Error && strings.Contains(strings.Join(r.Messages, " "), "policy error") {
+			t.Errorf("%s %s/%s: a control broke on hostile facts: %v", r.Control, r.Cluster, r.Member, r.Messages)
+		}
+	}
+}

@@ -20,3 +20,9 @@ test_missing_version_yields_nothing if {
 	count(c.deny) == 0 with input as {"member": {}}
 	count(c.skip) == 0 with input as {"member": {}}
 }
+
+test_skip_newer_than_known if {
+	count(c.deny) == 0 with input as member("3.9.0")
+	some msg in c.skip with input as member("3.9.0")
+	contains(msg, "newer than every line this pack knows")
+}
