@@ -17,7 +17,17 @@ package etcdaudit.controls.versions.cluster
 
 import data.etcdaudit.lib.versions
 
-servers := [m.version.server | some m in input.cluster.members; m.version.server]
+servers := {m.version.server | some m in input.cluster.members; m.version.server}
+
+# Distinct minor lines of the servers (usually one); the lowest by upgrade
+# path position. The exact lowest version is computed only for a message.
+server_lines := {versions.line(v) | some v in servers}
+
+lowest_line := min({[versions.index[l], l] | some l in server_lines})[1] if {
+	every l in server_lines {
+		versions.index[l]
+	}
+} else := versions.line(lowest)
 
 lowest := versions.lowest(servers)
 
@@ -37,15 +47,14 @@ deny contains msg if {
 deny contains msg if {
 	count(reported_lines) == 1
 	some l in reported_lines
-	l != versions.line(lowest)
-	msg := sprintf("cluster version %s but the lowest member runs %s: the cluster version is not %s, an upgrade was left half done (check the leader's logs for the version decision)", [l, lowest, versions.line(lowest)])
+	l != lowest_line
+	msg := sprintf("cluster version %s but the lowest member runs %s: the cluster version is not %s, an upgrade was left half done (check the leader's logs for the version decision)", [l, lowest, lowest_line])
 }
 
 deny contains msg if {
-	lines := {versions.line(s) | some s in servers}
-	count(lines) > 1
-	by_line := [sprintf("%s on %s", [l, concat(", ", sort([n | some m in input.cluster.members; m.version.server; versions.line(m.version.server) == l; n := m.name]))]) | some l in lines]
-	msg := sprintf("upgrade left half done: members run %s; the cluster stays at %s until every member runs the same minor", [concat("; ", sort(by_line)), versions.line(lowest)])
+	count(server_lines) > 1
+	by_line := [sprintf("%s on %s", [l, concat(", ", sort([n | some m in input.cluster.members; m.version.server; versions.line(m.version.server) == l; n := m.name]))]) | some l in server_lines]
+	msg := sprintf("upgrade left half done: members run %s; the cluster stays at %s until every member runs the same minor", [concat("; ", sort(by_line)), lowest_line])
 }
 
 skip contains "no member reported a cluster version (etcd 2.0 answers /version in plain text)" if {

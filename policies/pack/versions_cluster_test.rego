@@ -30,3 +30,8 @@ test_fail_half_done if {
 test_skip_no_cluster_version if {
 	count(c.skip) == 1 with input as {"cluster": {"members": [{"name": "a", "version": {"server": "2.0.13"}}]}}
 }
+
+test_fail_off_path_lines if {
+	some m in c.deny with input as cluster([["9.1.0", "9.0.0"], ["9.1.2", "9.0.0"]])
+	contains(m, "cluster version 9.0 but the lowest member runs 9.1.0")
+}
