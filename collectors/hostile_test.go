@@ -21,8 +21,19 @@ func TestTLSAndAuth(t *testing.T) {
 		t.Run(v, func(t *testing.T) {
 			c := etcdtest.NewCluster(t, etcdtest.WithVersion(v), etcdtest.WithTLS(), etcdtest.WithAuth())
 			seedV3(t, c.Client(t), "/registry/pods/p%d", 3)
+			before := settled(t, c)
 			f := run(t, fleetFor(t, "secure", c), collectors.Options{Profile: collectors.ProfileFull})
 			noErrors(t, f)
+			// With etcd auth on, logging in is a raft entry (etcd's design);
+			// the run shares one token, so at most one entry and no revision.
+			after := positions(t, c)
+			for name, b := range before {
+				a := after[name]
+				if a.revision != b.revision || a.raftIndex > b.raftIndex+1 {
+					t.Errorf("%s: a facts run with auth on moved revision %d->%d, raft index %d->%d (want at most one Authenticate entry)",
+						name, b.revision, a.revision, b.raftIndex, a.raftIndex)
+				}
+			}
 			m := f.Clusters[0].Members[0]
 			s := m.Security
 			if s == nil || s.Scheme != "https" || s.TLSVersion != "TLS 1.3" || s.ClientCertRequired == nil || !*s.ClientCertRequired ||
