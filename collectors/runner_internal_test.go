@@ -1,6 +1,7 @@
 package collectors
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -128,4 +129,38 @@ func TestVersionAtLeast(t *testing.T) {
 			t.Errorf("versionAtLeast(%q, 3, 7) = %v", v, got)
 		}
 	}
+}
+
+func TestV2CounterHostile(t *testing.T) {
+	good := `{"action":"get","node":{"dir":true,"nodes":[
+		{"key":"/registry","dir":true,"nodes":[{"key":"/registry/a","value":"{\"x\":[1,{\"y\":2}]}","modifiedIndex":5},
+			{"key":"/registry/d","dir":true}]},
+		{"key":"/t","value":"v","ttl":30,"expiration":"2030-01-01T00:00:00Z"},
+		{"key":"/\u0000odd","value":"v","extra":{"nested":[[[]]]}}]}}`
+	c := v2Counter{registry: "/registry"}
+	if err := c.document(json.NewDecoder(strings.NewReader(good))); err != nil {
+		t.Fatal(err)
+	}
+	if c.keys != 3 || c.dirs != 2 || c.ttl != 1 || c.registryKeys != 1 || c.registryNodes != 3 || len(c.samples) != 3 || c.samples[2] != `"/\x00odd"` {
+		t.Fatalf("%+v", c)
+	}
+	deep := `{"node":` + strings.Repeat(`{"nodes":[`, 600) + strings.Repeat(`]}`, 600) + `}`
+	for name, doc := range map[string]string{
+		"deep": deep, "truncated": good[:len(good)/2], "not json": "<html>404</html>", "wrong type": `{"node":{"nodes":{"a":1}}}`,
+		"key not string": `{"node":{"key":5}}`, "empty": "",
+	} {
+		c := v2Counter{registry: "/registry"}
+		if err := c.document(json.NewDecoder(strings.NewReader(doc))); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func FuzzV2Counter(f *testing.F) {
+	f.Add(`{"action":"get","node":{"dir":true,"nodes":[{"key":"/a","value":"v"}]}}`)
+	f.Add(`{"node":{"nodes":[{"nodes":[{"dir":true}]}]}}`)
+	f.Fuzz(func(t *testing.T, doc string) {
+		c := v2Counter{registry: "/registry"}
+		_ = c.document(json.NewDecoder(strings.NewReader(doc)))
+	})
 }
