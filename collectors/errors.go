@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -15,6 +16,11 @@ import (
 func rpcError(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
+	}
+	// A learner serves only Status and serializable ranges; anything else
+	// is an API this member does not offer, not a failure.
+	if strings.Contains(err.Error(), "rpc not supported for learner") {
+		return fmt.Errorf("%w: %v", ErrNotSupported, err)
 	}
 	if s, ok := status.FromError(err); ok {
 		switch s.Code() {

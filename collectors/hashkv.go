@@ -26,7 +26,8 @@ func collectHashKV(ctx context.Context, t *Target) error {
 	var members []*MemberTarget
 	var rev int64
 	for _, m := range t.Cluster.Members {
-		if m.Client == nil || m.Facts.Status == nil {
+		// Learners do not serve HashKV; they are compared once promoted.
+		if m.Client == nil || m.Facts.Status == nil || m.Facts.Status.IsLearner {
 			continue
 		}
 		r := m.Facts.Status.Revision

@@ -47,8 +47,14 @@ func collectHealth(ctx context.Context, t *Target) error {
 	// Without a leader a linearizable read can only time out: do not spend
 	// the deadline proving it.
 	if h.LeaderPresent {
+		opts := []clientv3.OpOption{clientv3.WithCountOnly()}
+		if st.IsLearner {
+			// A learner refuses linearizable reads; a serializable one
+			// still shows it answers.
+			opts = append(opts, clientv3.WithSerializable())
+		}
 		start := time.Now()
-		_, err = m.Client.Get(ctx, healthKey, clientv3.WithCountOnly())
+		_, err = m.Client.Get(ctx, healthKey, opts...)
 		h.ReadMS = ms(time.Since(start))
 		// etcdctl counts permission denied as healthy: the member answered.
 		if err != nil && !errors.Is(err, rpctypes.ErrPermissionDenied) {

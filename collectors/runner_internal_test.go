@@ -2,6 +2,7 @@ package collectors
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -163,4 +164,11 @@ func FuzzV2Counter(f *testing.F) {
 		c := v2Counter{registry: "/registry"}
 		_ = c.document(json.NewDecoder(strings.NewReader(doc)))
 	})
+}
+
+func TestRPCErrorLearner(t *testing.T) {
+	err := rpcError(t.Context(), errors.New("etcdserver: rpc not supported for learner"))
+	if !errors.Is(err, ErrNotSupported) {
+		t.Fatalf("%v", err)
+	}
 }

@@ -46,9 +46,12 @@ func collectSecurity(ctx context.Context, t *Target) error {
 		}
 	}
 	auth, err := authEnabled(ctx, t)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrNotSupported):
+		// A learner cannot be asked; AuthEnabled stays unknown (nil).
+	case err != nil:
 		errs = append(errs, err)
-	} else {
+	default:
 		f.AuthEnabled = &auth
 	}
 	if len(errs) > 0 {

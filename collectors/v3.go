@@ -22,6 +22,9 @@ func v3Collector() Registration {
 // shows its own count).
 func collectV3(ctx context.Context, t *Target) error {
 	prefix := t.Cluster.registryPrefix()
+	if st := t.Member.status; st != nil && st.IsLearner {
+		return countV3Learner(ctx, t, prefix)
+	}
 	// One read-only transaction: both counts at the same revision for one
 	// round trip. Serializable, so the member answers from its own store
 	// and no ReadIndex is needed; a read-only Txn is never a raft proposal.
@@ -42,5 +45,22 @@ func collectV3(ctx context.Context, t *Target) error {
 		RegistryPresent: reg.Count > 0,
 		Revision:        resp.Header.Revision,
 	}
+	return nil
+}
+
+// countV3Learner counts with two serializable ranges: a learner refuses
+// transactions. The second is pinned to the first's revision.
+func countV3Learner(ctx context.Context, t *Target, prefix string) error {
+	cli := t.Member.Client
+	all, err := cli.Get(ctx, "", clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithSerializable())
+	if err != nil {
+		return fmt.Errorf("count all keys: %w", rpcError(ctx, err))
+	}
+	reg, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithSerializable(),
+		clientv3.WithRev(all.Header.Revision))
+	if err != nil {
+		return fmt.Errorf("count %s keys: %w", DisplayKey([]byte(prefix)), rpcError(ctx, err))
+	}
+	t.Member.Facts.V3 = &V3Facts{Keys: all.Count, RegistryKeys: reg.Count, RegistryPresent: reg.Count > 0, Revision: all.Header.Revision}
 	return nil
 }
