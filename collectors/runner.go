@@ -135,12 +135,18 @@ func (r *runner) cluster(ctx context.Context, spec inventory.Cluster) ClusterFac
 		r.skipCluster(&cf, "cannot connect: "+err.Error())
 		return cf
 	}
+	start := time.Now()
 	d := inventory.Discover(ctx, spec, conn)
+	// Discovery is recorded like a collector so its cost shows in runs.
+	disc := CollectorRun{Collector: "discovery", State: RunOK, DurationMS: ms(time.Since(start))}
 	if d.Error != "" {
 		cf.DiscoveryErr = d.Error
+		disc.State, disc.Detail = RunFailed, d.Error
+		cf.Runs = append(cf.Runs, disc)
 		r.skipCluster(&cf, "discovery failed")
 		return cf
 	}
+	cf.Runs = append(cf.Runs, disc)
 	for _, dm := range d.Members {
 		endpoint := dm.Endpoint
 		if endpoint == "" && len(dm.ClientURLs) > 0 {
