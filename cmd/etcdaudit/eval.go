@@ -30,6 +30,9 @@ type judgeFlags struct {
 	strict     bool
 	reports    []string
 	verbose    bool
+	out        *reportOutputFlags
+	// stateDir, when set (scan only), records the judged scan in the history.
+	stateDir string
 }
 
 func addJudgeFlags(cmd *cobra.Command) *judgeFlags {
@@ -44,6 +47,7 @@ func addJudgeFlags(cmd *cobra.Command) *judgeFlags {
 	fs.BoolVar(&j.strict, "strict", false, "exit 101 when a control was skipped (and nothing failed)")
 	fs.StringArrayVar(&j.reports, "report", nil, "FORMAT[:PATH] (cli, json, junit, html, markdown, prometheus); repeatable; default cli on stdout")
 	fs.BoolVarP(&j.verbose, "verbose", "v", false, "list passed results too in the cli report")
+	j.out = addReportOutputFlags(fs, true)
 	return j
 }
 
@@ -54,11 +58,16 @@ type judgeSetup struct {
 	engine  *policies.Engine
 	waivers *policies.Waivers
 	specs   []report.Spec
+	opts    report.Options
 }
 
 func (j *judgeFlags) setup(ctx context.Context) (*judgeSetup, error) {
 	specs, err := report.ParseSpecs(j.reports)
 	if err != nil {
+		return nil, err
+	}
+	opts := report.Options{Verbose: j.verbose}
+	if err := j.out.apply(&opts); err != nil {
 		return nil, err
 	}
 	toStdout := false
@@ -84,7 +93,7 @@ func (j *judgeFlags) setup(ctx context.Context) (*judgeSetup, error) {
 			return nil, err
 		}
 	}
-	return &judgeSetup{engine: eng, waivers: w, specs: specs}, nil
+	return &judgeSetup{engine: eng, waivers: w, specs: specs, opts: opts}, nil
 }
 
 // judgeAndReport judges facts, writes every report and returns the exit
@@ -95,9 +104,14 @@ func (a *app) judgeAndReport(ctx context.Context, j *judgeFlags, s *judgeSetup, 
 	if err != nil {
 		return &exitError{code: results.ExitTool, err: err}
 	}
-	opts := report.Options{Verbose: j.verbose, Stdout: a.stdout, IncludeFacts: true, Logger: a.log}
+	opts := s.opts
+	opts.Stdout, opts.Logger = a.stdout, a.log
 	if err := report.WriteAll(ctx, s.specs, rep, opts); err != nil {
 		return &exitError{code: results.ExitTool, err: err}
+	}
+	// The history keeps the facts whatever --include-facts says: drift needs them.
+	if err := recordScan(ctx, a, j.stateDir, rep); err != nil {
+		return &exitError{code: results.ExitTool, err: fmt.Errorf("record scan in %s: %w", j.stateDir, err)}
 	}
 	if code := results.ExitCode(rep.Summary.Overall, j.strict); code != results.ExitPassed {
 		return &exitError{code: code}

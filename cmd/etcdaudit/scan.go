@@ -52,6 +52,7 @@ Exit codes: 0 nothing failed or errored (waived counts as passed, skips allowed)
 	fs.DurationVar(&timeout, "timeout", 0, "deadline for the whole collection (0: none; each call still has the cluster's command timeout)")
 	fs.StringVar(&saveFacts, "save-facts", "", "also write the collected facts JSON here (for a later eval)")
 	j := addJudgeFlags(cmd)
+	addStateDirFlag(cmd, &j.stateDir)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		fa := factsArgs{profile: profile, include: include, exclude: exclude, concurrency: concurrency, timeout: timeout}
 		if err := fa.validate(); err != nil {
