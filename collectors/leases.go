@@ -18,7 +18,7 @@ func leaseCoverageCollector() Registration {
 		Scope: ScopeCluster,
 		Walks: true,
 		Help: "lease coverage of the events prefix: keys, keys with a live lease, keys without (sampled), " +
-			"remaining TTLs of the attached leases (paged, pinned revision)",
+			"remaining TTLs of the attached leases (lease join, or a paged walk at one pinned revision)",
 		Collector: CollectorFunc(collectLeaseCoverage),
 	}
 }
