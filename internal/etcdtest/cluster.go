@@ -109,7 +109,7 @@ func NewCluster(t testing.TB, opts ...Option) *Cluster {
 		}
 		c.stopAllQuietly()
 		if attempt < attempts && errors.Is(err, errPortClash) {
-			t.Logf("etcdtest: port clash, retrying on fresh ports: %v", err)
+			t.Logf("etcdtest: a port was taken before etcd bound it (attempt %d); retrying on fresh ports", attempt)
 			continue
 		}
 		t.Fatalf("etcdtest: start %d-member etcd %s cluster: %v", cfg.members, fullVersions[short], err)
@@ -125,11 +125,14 @@ func NewCluster(t testing.TB, opts ...Option) *Cluster {
 
 var errPortClash = errors.New("port already in use")
 
+// reservePorts is freePorts; tests replace it to force a clash.
+var reservePorts = freePorts
+
 // startAll creates members on fresh ports (and fresh data dirs, so a failed
 // attempt leaves nothing behind) and starts them together: an initial
 // cluster only elects a leader once a quorum is up.
 func (c *Cluster) startAll(attempt int) error {
-	ports, err := freePorts(2 * c.cfg.members)
+	ports, err := reservePorts(2 * c.cfg.members)
 	if err != nil {
 		return err
 	}
@@ -207,6 +210,10 @@ func (c *Cluster) closeIdleHTTP() {
 // Maintenance.Status. It does not call GET /health: on 3.4, and on 3.5 with
 // the v2 API, that appends a raft entry, and read-only tests compare raft indexes.
 func (c *Cluster) WaitReady(ctx context.Context) error {
+	// The first member to fail ends the wait for the others: a peer that
+	// exited (a port clash, a refused data dir) may keep them leaderless.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	errs := make([]error, len(c.Members))
 	var wg sync.WaitGroup
 	for i, m := range c.Members {
@@ -216,7 +223,9 @@ func (c *Cluster) WaitReady(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = m.WaitReady(ctx)
+			if errs[i] = m.WaitReady(ctx); errs[i] != nil {
+				cancel()
+			}
 		}()
 	}
 	wg.Wait()

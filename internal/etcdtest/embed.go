@@ -59,3 +59,16 @@ func (m *Member) startEmbedLocked() error {
 	m.emb = e
 	return nil
 }
+
+// closeEmbed closes an in-process server. embed 3.5's Close waits for the
+// client servers to stop, and they only exist once the server is ready: a
+// member that never got a leader (its peer failed to start) would hang Close
+// forever. Stopping the raft server first ends that wait.
+func closeEmbed(e *embed.Etcd) {
+	select {
+	case <-e.Server.ReadyNotify():
+	default:
+		e.Server.HardStop()
+	}
+	e.Close()
+}

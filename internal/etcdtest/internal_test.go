@@ -178,3 +178,45 @@ func TestPortClash(t *testing.T) {
 		})
 	}
 }
+
+// TestPortClashRetry: when a member's port is taken at start, NewCluster
+// starts the whole cluster again on fresh ports, without waiting out the
+// start timeout on the members that did start.
+func TestPortClashRetry(t *testing.T) {
+	for _, v := range []string{"3.5", Embed} {
+		t.Run(v, func(t *testing.T) {
+			RequireVersion(t, v)
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			calls := 0
+			reservePorts = func(n int) ([]int, error) {
+				calls++
+				ports, err := freePorts(n)
+				if calls == 1 && err == nil {
+					ports[2] = l.Addr().(*net.TCPAddr).Port // second member's client port
+				}
+				return ports, err
+			}
+			defer func() { reservePorts = freePorts }()
+			start := time.Now()
+			c := NewCluster(t, WithVersion(v), WithMembers(2))
+			if calls != 2 {
+				t.Fatalf("ports reserved %d times, want 2 (one retry)", calls)
+			}
+			if d := time.Since(start); d > StartTimeout/2 {
+				t.Errorf("start with one clash took %s", d)
+			}
+			if !strings.HasSuffix(c.Members[1].DataDir, filepath.Join("m1.2", "data")) {
+				t.Errorf("retry data dir %s, want a fresh m1.2", c.Members[1].DataDir)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if _, err := c.Client(t).Put(ctx, "/k", "v"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -131,7 +131,7 @@ func (m *Member) Stop() error {
 	defer m.mu.Unlock()
 	if m.emb != nil {
 		m.c.closeIdleHTTP()
-		m.emb.Close()
+		closeEmbed(m.emb)
 		m.emb = nil
 		return nil
 	}
@@ -184,7 +184,7 @@ func (m *Member) kill() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.emb != nil {
-		m.emb.Close()
+		closeEmbed(m.emb)
 		m.emb = nil
 		return
 	}
