@@ -29,7 +29,7 @@ func (m *Member) startEmbedLocked() error {
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
 	cfg.InitialCluster = m.initialCluster
 	cfg.InitialClusterToken = m.c.cfg.name + "-cluster"
-	cfg.ClusterState = embed.ClusterStateFlagNew
+	cfg.ClusterState = m.clusterState()
 	cfg.Logger = "zap"
 	cfg.LogOutputs = []string{m.LogFile}
 	cfg.UnsafeNoFsync = true

@@ -36,6 +36,8 @@ type Member struct {
 
 	c              *Cluster
 	initialCluster string
+	joining        bool // added to a running cluster: --initial-cluster-state=existing
+	addedAsLearner bool // by AddMember; a test may have promoted it since
 
 	mu      sync.Mutex
 	version string   // short version last started

@@ -21,6 +21,15 @@ type process struct {
 	err  error         // cmd.Wait's result, valid after done
 }
 
+// clusterState is the --initial-cluster-state a member starts with; etcd
+// ignores it once the data dir holds a WAL.
+func (m *Member) clusterState() string {
+	if m.joining {
+		return "existing"
+	}
+	return "new"
+}
+
 // args builds the server command line for a version.
 func (m *Member) args(short string) []string {
 	cfg := m.c.cfg
@@ -32,7 +41,7 @@ func (m *Member) args(short string) []string {
 		"--listen-peer-urls=" + m.PeerURL,
 		"--initial-advertise-peer-urls=" + m.PeerURL,
 		"--initial-cluster=" + m.initialCluster,
-		"--initial-cluster-state=new",
+		"--initial-cluster-state=" + m.clusterState(),
 		"--initial-cluster-token=" + cfg.name + "-cluster",
 		"--logger=zap",
 		"--log-outputs=stderr",
