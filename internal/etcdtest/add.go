@@ -54,6 +54,7 @@ func (c *Cluster) AddMember(ctx context.Context, version string, learner bool) (
 		DataDir:        filepath.Join(base, "data"),
 		LogFile:        filepath.Join(base, "etcd.log"),
 		c:              c,
+		cfg:            c.cfg,
 		version:        short,
 		joining:        true,
 		addedAsLearner: learner,

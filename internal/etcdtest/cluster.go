@@ -155,6 +155,7 @@ func (c *Cluster) startAll(attempt int) error {
 			DataDir:   filepath.Join(base, "data"),
 			LogFile:   filepath.Join(base, "etcd.log"),
 			c:         c,
+			cfg:       c.cfg,
 			version:   c.cfg.version,
 		}
 		c.Members[i] = m

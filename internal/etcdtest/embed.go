@@ -28,16 +28,16 @@ func (m *Member) startEmbedLocked() error {
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
 	cfg.InitialCluster = m.initialCluster
-	cfg.InitialClusterToken = m.c.cfg.name + "-cluster"
+	cfg.InitialClusterToken = m.cfg.name + "-cluster"
 	cfg.ClusterState = m.clusterState()
 	cfg.Logger = "zap"
 	cfg.LogOutputs = []string{m.LogFile}
 	cfg.UnsafeNoFsync = true
-	cfg.EnableV2 = m.c.cfg.v2
-	if m.c.cfg.snapshotCount > 0 {
-		cfg.SnapshotCount = m.c.cfg.snapshotCount
+	cfg.EnableV2 = m.cfg.v2
+	if m.cfg.snapshotCount > 0 {
+		cfg.SnapshotCount = m.cfg.snapshotCount
 	}
-	if m.c.cfg.auth {
+	if m.cfg.auth {
 		cfg.BcryptCost = bcryptCost
 	}
 	if t := m.c.TLS; t != nil {

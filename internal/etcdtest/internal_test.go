@@ -38,7 +38,7 @@ func TestValidate(t *testing.T) {
 func TestArgs(t *testing.T) {
 	c := &Cluster{cfg: config{version: "3.5", v2: true, auth: true, snapshotCount: 5, name: "m", flags: []string{"--quota-backend-bytes=1"}},
 		TLS: &TLSFiles{CA: "ca", ServerCert: "s.crt", ServerKey: "s.key"}}
-	m := &Member{Name: "m0", c: c}
+	m := &Member{Name: "m0", c: c, cfg: c.cfg}
 	has := func(args []string, a string) bool {
 		for _, x := range args {
 			if x == a {
@@ -160,7 +160,7 @@ func TestPortClash(t *testing.T) {
 			c := &Cluster{t: t, cfg: config{version: v, members: 1, name: "clash"}, dir: t.TempDir()}
 			t.Cleanup(c.Close)
 			dir := t.TempDir()
-			m := &Member{Name: "clash0", c: c, version: v,
+			m := &Member{Name: "clash0", c: c, cfg: c.cfg, version: v,
 				ClientURL: "http://" + l.Addr().String(),
 				PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
 				DataDir:   filepath.Join(dir, "data"), LogFile: filepath.Join(dir, "etcd.log")}

@@ -35,6 +35,7 @@ type Member struct {
 	LogFile   string
 
 	c              *Cluster
+	cfg            config // the cluster's options, as changed by StartWith
 	initialCluster string
 	joining        bool // added to a running cluster: --initial-cluster-state=existing
 	addedAsLearner bool // by AddMember; a test may have promoted it since
@@ -109,6 +110,24 @@ func (m *Member) Start(version string) error {
 		return fmt.Errorf("start %s on etcd %s: %w", m.Name, fullVersions[short], err)
 	}
 	return nil
+}
+
+// StartWith is Start with changed server options for this member, kept for
+// its later starts: the rolling restarts of an upgrade procedure (drop the v2
+// API with WithoutV2, force snapshots with WithSnapshotCount, add WithFlags).
+// Only those three options have an effect here.
+func (m *Member) StartWith(version string, opts ...Option) error {
+	if m.Running() {
+		return fmt.Errorf("start %s: already running etcd %s", m.Name, m.FullVersion())
+	}
+	m.mu.Lock()
+	cfg := m.cfg
+	for _, o := range opts {
+		o(&cfg)
+	}
+	m.cfg.v2, m.cfg.snapshotCount, m.cfg.flags = cfg.v2, cfg.snapshotCount, cfg.flags
+	m.mu.Unlock()
+	return m.Start(version)
 }
 
 // launch starts the server without waiting for readiness.

@@ -26,8 +26,13 @@ func WithVersion(v string) Option { return func(c *config) { c.version = v } }
 // WithMembers sets the member count, 1 to 5 (default 1).
 func WithMembers(n int) Option { return func(c *config) { c.members = n } }
 
-// WithV2 serves the v2 keys API (--enable-v2). Only 3.4, 3.5 and embed have it.
+// WithV2 serves the v2 keys API (--enable-v2). Only 3.4, 3.5 and embed have
+// it; a member started on 3.6+ drops the flag by itself.
 func WithV2() Option { return func(c *config) { c.v2 = true } }
+
+// WithoutV2 undoes WithV2, for Member.StartWith: step 3 of the verified
+// 3.5→3.6 procedure restarts every member without --enable-v2.
+func WithoutV2() Option { return func(c *config) { c.v2 = false } }
 
 // WithTLS serves clients over https with client-certificate auth, using a CA
 // and certificates generated for this test. Peers stay on plain http.

@@ -32,7 +32,7 @@ func (m *Member) clusterState() string {
 
 // args builds the server command line for a version.
 func (m *Member) args(short string) []string {
-	cfg := m.c.cfg
+	cfg := m.cfg
 	a := []string{
 		"--name=" + m.Name,
 		"--data-dir=" + m.DataDir,
