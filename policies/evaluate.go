@@ -6,12 +6,14 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/topdown"
 
 	"github.com/etcdaudit/etcdaudit/collectors"
 	"github.com/etcdaudit/etcdaudit/results"
@@ -30,6 +32,12 @@ func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]resul
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// One cancellation for every query of this call, tied to ctx: without
+	// it OPA starts a goroutine per query to watch the context.
+	halt := topdown.NewCancel()
+	defer context.AfterFunc(ctx, halt.Cancel)()
 	newRun := func() (*evalRun, error) {
 		// One read transaction per worker instead of one per query: the
 		// store is never written after New.
@@ -37,10 +45,12 @@ func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]resul
 		if err != nil {
 			return nil, fmt.Errorf("evaluate: %w", err)
 		}
-		run := &evalRun{txn: txn}
+		run := &evalRun{txn: txn, opts: []rego.EvalOption{nil,
+			rego.EvalTransaction(txn), rego.EvalMetrics(noMetrics),
+			rego.EvalExternalCancel(halt), rego.EvalGenerateJSON(keepAST)}}
 		if q := e.scopes[results.ScopeMember]; q != nil {
 			for range q.groups {
-				run.memo = append(run.memo, map[string][]any{})
+				run.memo = append(run.memo, map[string][]verdict{})
 			}
 		}
 		return run, nil
@@ -66,8 +76,6 @@ func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]resul
 	workers := min(runtime.GOMAXPROCS(0), len(facts.Clusters))
 	next := make(chan int)
 	errs := make(chan error, workers)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
@@ -108,6 +116,11 @@ feed:
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
+	n := len(out)
+	for _, rs := range perCluster {
+		n += len(rs)
+	}
+	out = slices.Grow(out, n-len(out))
 	for _, rs := range perCluster {
 		out = append(out, rs...)
 	}
@@ -165,12 +178,25 @@ type missingFunc func(c *control) (results.Status, string)
 // noMetrics keeps OPA from allocating and timing a metrics set per query.
 var noMetrics = metrics.NoOp()
 
-// evalRun is the state of one Evaluate call: its read transaction and the
-// member memo groups' verdicts by key.
+// evalRun is the state of one worker of an Evaluate call: its read
+// transaction, the evaluation options every query shares (opts[0] is the
+// subject's input), and the member memo groups' verdicts by key.
 type evalRun struct {
 	txn  storage.Transaction
-	memo []map[string][]any
+	opts []rego.EvalOption
+	memo []map[string][]verdict
+	key  []byte // memo key scratch
 }
+
+// eval runs one prepared query on one subject's input.
+func (run *evalRun) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.Value) (rego.ResultSet, error) {
+	run.opts[0] = rego.EvalParsedInput(input)
+	return pq.Eval(ctx, run.opts...)
+}
+
+// keepAST keeps query results as Rego values: the verdicts are decoded
+// straight from them (verdictList) instead of through a JSON-like copy.
+func keepAST(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
 
 // evalSubject judges one subject: the scope's joint query once, and each
 // memo group once per distinct value of its input paths (memo holds the
@@ -180,11 +206,11 @@ func (e *Engine) evalSubject(ctx context.Context, run *evalRun, q *scopeQuery, i
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
-	out := make([]results.Result, 0, len(q.controls)+len(q.groups))
-	judge := func(cs []*control, pq rego.PreparedEvalQuery, cache map[string][]any, key string) error {
-		verdicts, hit := cache[key]
+	out := make([]results.Result, 0, q.count())
+	judge := func(cs []*control, pq rego.PreparedEvalQuery, cache map[string][]verdict, key []byte) error {
+		verdicts, hit := cache[string(key)]
 		if !hit {
-			rs, err := pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTransaction(run.txn), rego.EvalMetrics(noMetrics))
+			rs, err := run.eval(ctx, pq, input)
 			if err == nil {
 				verdicts, err = verdictList(rs, len(cs))
 			}
@@ -200,7 +226,7 @@ func (e *Engine) evalSubject(ctx context.Context, run *evalRun, q *scopeQuery, i
 				return nil
 			}
 			if cache != nil {
-				cache[key] = verdicts
+				cache[string(key)] = verdicts
 			}
 		}
 		for i, c := range cs {
@@ -209,28 +235,60 @@ func (e *Engine) evalSubject(ctx context.Context, run *evalRun, q *scopeQuery, i
 		return nil
 	}
 	if len(q.controls) > 0 {
-		if err := judge(q.controls, q.pq, nil, ""); err != nil {
+		if err := judge(q.controls, q.pq, nil, nil); err != nil {
 			return nil, err
 		}
 	}
 	for i, g := range q.groups {
-		if err := judge(g.controls, g.pq, run.memo[i], memoKey(input, g.paths)); err != nil {
+		run.key = memoKey(run.key[:0], input, g.paths)
+		if err := judge(g.controls, g.pq, run.memo[i], run.key); err != nil {
 			return nil, err
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Control < out[j].Control })
+	slices.SortFunc(out, func(a, b results.Result) int { return strings.Compare(a.Control, b.Control) })
 	return out, nil
 }
 
-func verdictList(rs rego.ResultSet, n int) ([]any, error) {
+// verdict is one control's decoded [deny, skip] pair, or why it could not
+// be decoded. A memo group's verdicts are decoded once and shared by every
+// member with the same key.
+type verdict struct {
+	deny, skip []string
+	err        error
+}
+
+func verdictList(rs rego.ResultSet, n int) ([]verdict, error) {
 	if len(rs) != 1 {
 		return nil, fmt.Errorf("query returned %d results, want 1", len(rs))
 	}
-	v, ok := rs[0].Bindings["verdicts"].([]any)
-	if !ok || len(v) != n {
-		return nil, fmt.Errorf("query returned %T of %d verdicts, want %d", rs[0].Bindings["verdicts"], len(v), n)
+	t, _ := rs[0].Bindings["verdicts"].(*ast.Term)
+	var arr *ast.Array
+	if t != nil {
+		arr, _ = t.Value.(*ast.Array)
 	}
-	return v, nil
+	if arr == nil || arr.Len() != n {
+		j := jsonOf(t)
+		l, _ := j.([]any)
+		return nil, fmt.Errorf("query returned %T of %d verdicts, want %d", j, len(l), n)
+	}
+	out := make([]verdict, n)
+	for i := range out {
+		out[i] = decodeVerdict(arr.Elem(i))
+	}
+	return out, nil
+}
+
+// jsonOf is a Rego value as the rego package would have returned it, for
+// error messages that name its Go type.
+func jsonOf(t *ast.Term) any {
+	if t == nil {
+		return nil
+	}
+	j, err := ast.JSON(t.Value)
+	if err != nil {
+		return t.Value.String()
+	}
+	return j
 }
 
 func (e *Engine) evalAlone(ctx context.Context, run *evalRun, c *control, input ast.Value, missing missingFunc, cluster, member string) results.Result {
@@ -250,13 +308,13 @@ func (e *Engine) evalAlone(ctx context.Context, run *evalRun, c *control, input 
 		e.single[c.ID] = pq
 	}
 	e.mu.Unlock()
-	rs, err := pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTransaction(run.txn), rego.EvalMetrics(noMetrics))
+	rs, err := run.eval(ctx, *pq, input)
 	if err != nil {
 		return errResult(err)
 	}
 	if len(rs) == 0 {
 		// An undefined complete deny/skip rule: nothing denied or skipped.
-		return judgeVerdict(c, []any{[]any{}, []any{}}, missing, cluster, member)
+		return judgeVerdict(c, verdict{deny: []string{}, skip: []string{}}, missing, cluster, member)
 	}
 	v, err := verdictList(rs, 1)
 	if err != nil {
@@ -265,55 +323,106 @@ func (e *Engine) evalAlone(ctx context.Context, run *evalRun, c *control, input 
 	return judgeVerdict(c, v[0], missing, cluster, member)
 }
 
-// judgeVerdict decodes one control's [deny, skip] pair. A deny is a
-// failure even when some needed fact is missing (it judged on facts that
-// exist); otherwise a missing fact makes the result error or skipped.
-func judgeVerdict(c *control, v any, missing missingFunc, cluster, member string) results.Result {
-	r := results.Result{Control: c.ID, Cluster: cluster, Member: member}
-	pair, ok := v.([]any)
-	if !ok || len(pair) != 2 {
-		r.Status, r.Messages = results.Error, []string{fmt.Sprintf("policy error in %s: malformed verdict %v", c.Package, v)}
-		return r
-	}
-	deny, err := messages(pair[0])
-	var skip []string
-	if err == nil {
-		skip, err = messages(pair[1])
-	}
+// decodeVerdict decodes one control's [deny, skip] pair. A pair that is
+// not all strings is first converted the way the rego package converts
+// results, so a value JSON cannot hold is reported as that error, as it
+// was when results were converted on evaluation.
+func decodeVerdict(t *ast.Term) verdict {
+	deny, skip, err := decodePair(t)
 	if err != nil {
-		r.Status = results.Error
-		r.Messages = []string{fmt.Sprintf("policy error in %s (%s): %v", c.Package, c.Source, err)}
+		if _, jerr := ast.JSON(t.Value); jerr != nil {
+			return verdict{err: jerr}
+		}
+		return verdict{err: err}
+	}
+	return verdict{deny: deny, skip: skip}
+}
+
+func decodePair(t *ast.Term) (deny, skip []string, err error) {
+	pair, ok := t.Value.(*ast.Array)
+	if !ok || pair.Len() != 2 {
+		return nil, nil, errMalformed{jsonOf(t)}
+	}
+	if deny, err = messages(pair.Elem(0)); err != nil {
+		return nil, nil, err
+	}
+	if skip, err = messages(pair.Elem(1)); err != nil {
+		return nil, nil, err
+	}
+	return deny, skip, nil
+}
+
+type errMalformed struct{ v any }
+
+func (e errMalformed) Error() string { return fmt.Sprintf("malformed verdict %v", e.v) }
+
+// judgeVerdict judges one control's decoded verdict. A deny is a failure
+// even when some needed fact is missing (it judged on facts that exist);
+// otherwise a missing fact makes the result error or skipped. Messages are
+// copied: a memo group's verdict is shared by many members, and later
+// stages (waivers) append to a result's messages.
+func judgeVerdict(c *control, v verdict, missing missingFunc, cluster, member string) results.Result {
+	r := results.Result{Control: c.ID, Cluster: cluster, Member: member}
+	if m, ok := v.err.(errMalformed); ok {
+		r.Status, r.Messages = results.Error, []string{fmt.Sprintf("policy error in %s: %v", c.Package, m)}
 		return r
 	}
-	if len(deny) > 0 {
-		r.Status, r.Messages = results.Failed, deny
+	if v.err != nil {
+		r.Status = results.Error
+		r.Messages = []string{fmt.Sprintf("policy error in %s (%s): %v", c.Package, c.Source, v.err)}
+		return r
+	}
+	if len(v.deny) > 0 {
+		r.Status, r.Messages = results.Failed, slices.Clone(v.deny)
 		return r
 	}
 	if st, msg := missing(c); st != "" {
 		r.Status, r.Messages = st, []string{msg}
 		return r
 	}
-	if len(skip) > 0 {
-		r.Status, r.Messages = results.Skipped, skip
+	if len(v.skip) > 0 {
+		r.Status, r.Messages = results.Skipped, slices.Clone(v.skip)
 		return r
 	}
 	r.Status = results.Passed
 	return r
 }
 
-// messages decodes a deny or skip collection: each entry must be a string.
-func messages(v any) ([]string, error) {
-	l, ok := v.([]any)
-	if !ok {
-		return nil, fmt.Errorf("deny/skip is %T, want a set of strings", v)
-	}
-	out := make([]string, 0, len(l))
-	for _, x := range l {
-		s, ok := x.(string)
+// messages decodes a deny or skip collection (a set, or an array from a
+// complete rule): each entry must be a string. Errors name the types the
+// way encoding/json decodes them, as a policy author sees them.
+func messages(t *ast.Term) ([]string, error) {
+	var out []string
+	var bad *ast.Term
+	add := func(x *ast.Term) {
+		s, ok := x.Value.(ast.String)
 		if !ok {
-			return nil, fmt.Errorf("deny/skip entry %v is %T, want a string message", x, x)
+			if bad == nil {
+				bad = x
+			}
+			return
 		}
-		out = append(out, s)
+		out = append(out, string(s))
+	}
+	switch v := t.Value.(type) {
+	case ast.Set:
+		if v.Len() == 0 {
+			return []string{}, nil
+		}
+		out = make([]string, 0, v.Len())
+		v.Foreach(add) // in sorted order, as the JSON conversion met them
+
+	case *ast.Array:
+		out = make([]string, 0, v.Len())
+		for i := range v.Len() {
+			add(v.Elem(i))
+		}
+	default:
+		return nil, fmt.Errorf("deny/skip is %T, want a set of strings", jsonOf(t))
+	}
+	if bad != nil {
+		j := jsonOf(bad)
+		return nil, fmt.Errorf("deny/skip entry %v is %T, want a string message", j, j)
 	}
 	sort.Strings(out)
 	return slices.Compact(out), nil

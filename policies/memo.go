@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"encoding/binary"
 	"sort"
 	"strings"
 
@@ -130,9 +131,11 @@ func pathsKey(paths []ast.Ref) string {
 	return strings.Join(s, ",")
 }
 
-// memoKey is the values of the group's paths in one input.
-func memoKey(in ast.Value, paths []ast.Ref) string {
-	var b strings.Builder
+// memoKey appends the values of the group's paths in one input to dst:
+// each value tagged with its kind and length-prefixed, so two inputs share
+// a key only when every path holds the same value. Built in a reused
+// buffer, it costs no allocation on a memo hit.
+func memoKey(dst []byte, in ast.Value, paths []ast.Ref) []byte {
 	for _, p := range paths {
 		v := in
 		for _, t := range p[1:] {
@@ -148,14 +151,29 @@ func memoKey(in ast.Value, paths []ast.Ref) string {
 			}
 			v = x.Value
 		}
-		if v == nil {
-			b.WriteString("\x00undefined")
-		} else {
-			b.WriteString(v.String())
+		switch x := v.(type) {
+		case nil:
+			dst = append(dst, 'u')
+		case ast.Null:
+			dst = append(dst, 'z')
+		case ast.Boolean:
+			dst = append(dst, 'f')
+			if x {
+				dst[len(dst)-1] = 't'
+			}
+		case ast.String:
+			dst = appendSized(append(dst, 's'), string(x))
+		case ast.Number:
+			dst = appendSized(append(dst, 'n'), string(x))
+		default:
+			dst = appendSized(append(dst, 'v'), x.String())
 		}
-		b.WriteByte(0)
 	}
-	return b.String()
+	return dst
+}
+
+func appendSized(dst []byte, s string) []byte {
+	return append(binary.AppendUvarint(dst, uint64(len(s))), s...)
 }
 
 // count is the number of controls the scope judges.
