@@ -232,6 +232,8 @@ type ClusterTarget struct {
 	Facts     *ClusterFacts
 	Members   []*MemberTarget
 	leaseWalk bool // Options.LeaseWalk
+	// discovered holds the clients discovery opened, taken by the members.
+	discovered *inventory.Clients
 
 	clientOnce sync.Once
 	client     *clientv3.Client

@@ -136,7 +136,11 @@ func (r *runner) cluster(ctx context.Context, spec inventory.Cluster) ClusterFac
 		return cf
 	}
 	start := time.Now()
-	d := inventory.Discover(ctx, spec, conn)
+	// Discovery's connections (one gRPC client per member URL, the Conn's
+	// kept-alive HTTP connections) serve the collectors too: no member is
+	// dialled twice in a run.
+	d, clients := inventory.DiscoverWithClients(ctx, spec, conn)
+	defer clients.Close()
 	// Discovery is recorded like a collector so its cost shows in runs.
 	disc := CollectorRun{Collector: "discovery", State: RunOK, DurationMS: ms(time.Since(start))}
 	if d.Error != "" {
@@ -166,7 +170,7 @@ func (r *runner) cluster(ctx context.Context, spec inventory.Cluster) ClusterFac
 
 	hc := conn.HTTPClient()
 	defer hc.CloseIdleConnections()
-	ct := &ClusterTarget{Spec: spec, Conn: conn, Facts: &cf, leaseWalk: r.opts.LeaseWalk}
+	ct := &ClusterTarget{Spec: spec, Conn: conn, Facts: &cf, leaseWalk: r.opts.LeaseWalk, discovered: clients}
 	byID := map[string]inventory.Member{}
 	for _, dm := range d.Members {
 		byID[dm.IDHex+"|"+dm.Name] = dm
@@ -241,9 +245,7 @@ func (r *runner) member(ctx context.Context, ct *ClusterTarget, m *MemberTarget)
 		skipAll("member unreachable")
 		return
 	}
-	cfg := m.Conn.ClientConfig([]string{m.Endpoint})
-	cfg.Context = ctx
-	cli, err := clientv3.New(cfg)
+	cli, err := ct.memberClient(ctx, m)
 	if err != nil {
 		why := fmt.Sprintf("connect to %s: %v", m.Endpoint, rpcError(ctx, err))
 		for _, reg := range r.regs {
@@ -266,6 +268,17 @@ func (r *runner) member(ctx context.Context, ct *ClusterTarget, m *MemberTarget)
 			mf.Errors = append(mf.Errors, *fe)
 		}
 	}
+}
+
+// memberClient is the client discovery connected to the member's endpoint,
+// or a new one when discovery has none for it.
+func (ct *ClusterTarget) memberClient(ctx context.Context, m *MemberTarget) (*clientv3.Client, error) {
+	if cli := ct.discovered.Take(m.Endpoint); cli != nil {
+		return cli, nil
+	}
+	cfg := m.Conn.ClientConfig([]string{m.Endpoint})
+	cfg.Context = ctx
+	return clientv3.New(cfg)
 }
 
 func timeoutFor(reg Registration, conn *inventory.Conn) time.Duration {

@@ -35,6 +35,9 @@ type Conn struct {
 	// before the connection is declared dead (a hung member).
 	KeepAliveTimeout time.Duration
 	tokens           *tokenCache // see auth.go
+	// http is the one HTTP client of the Conn (see HTTPClient); nil in a
+	// Conn not made by Connect.
+	http *http.Client
 }
 
 // Connect prepares the connection options of a cluster. It reads the TLS
@@ -55,6 +58,7 @@ func Connect(c Cluster) (*Conn, error) {
 		return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
 	}
 	conn.TLS = tlsConf
+	conn.http = conn.newHTTPClient()
 	if c.Auth.User != "" {
 		pw, err := readPassword(c.Auth)
 		if err != nil {
@@ -191,11 +195,22 @@ func (c *Conn) plainConfig(endpoints []string) clientv3.Config {
 	}
 }
 
-// HTTPClient is an HTTP client with the cluster's TLS, for /version, /metrics
-// and the v2 keys API. It has no overall timeout: every request must carry a
-// context with a deadline. Redirects are followed only to the same host, so a
-// hostile endpoint cannot bounce credentials or probes elsewhere.
+// HTTPClient is the Conn's HTTP client with the cluster's TLS, for /version,
+// /metrics and the v2 keys API. Every caller of one Conn gets the same client,
+// so discovery's GET /version and the collectors' requests to a member share
+// one kept-alive connection (and one TLS handshake) instead of one each; the
+// last user calls CloseIdleConnections. It has no overall timeout: every
+// request must carry a context with a deadline. Redirects are followed only to
+// the same host, so a hostile endpoint cannot bounce credentials or probes
+// elsewhere.
 func (c *Conn) HTTPClient() *http.Client {
+	if c.http != nil {
+		return c.http
+	}
+	return c.newHTTPClient() // a Conn not made by Connect
+}
+
+func (c *Conn) newHTTPClient() *http.Client {
 	tr := &http.Transport{
 		Proxy:                 nil, // etcd endpoints are direct; a proxy env var must not reroute audits
 		TLSClientConfig:       c.TLS.Clone(),

@@ -89,17 +89,33 @@ func (d Discovery) Reachable() int {
 // answers; every call carries conn.CommandTimeout. Only read-only calls are
 // made (GET /version, MemberList serializable, Status); with password auth,
 // one Authenticate per discovery is unavoidable (etcd appends it to the raft
-// log), and the Conn's token is shared by every call (auth.go).
+// log), and the Conn's token is shared by every call (auth.go). Every
+// connection it opens is closed before it returns; DiscoverWithClients hands
+// them over instead.
 func Discover(ctx context.Context, c Cluster, conn *Conn) Discovery {
+	d, clients := DiscoverWithClients(ctx, c, conn)
+	clients.Close()
+	if conn != nil {
+		conn.HTTPClient().CloseIdleConnections()
+	}
+	return d
+}
+
+// DiscoverWithClients is Discover that keeps the gRPC clients it opened, one
+// per URL, so a caller that goes on to talk to the members (the collectors)
+// reuses the connections discovery already made instead of dialling each
+// member again. The caller must Close the returned Clients.
+func DiscoverWithClients(ctx context.Context, c Cluster, conn *Conn) (Discovery, *Clients) {
 	start := time.Now()
 	d := Discovery{Cluster: c.Name, Members: []Member{}}
+	clients := &Clients{byURL: map[string]*clientv3.Client{}}
 	if conn == nil {
 		d.Error = "no connection options (Connect failed?)"
-		return d
+		return d, clients
 	}
 	if len(c.Endpoints) == 0 {
 		d.Error = "no endpoints"
-		return d
+		return d, clients
 	}
 	if conn.CommandTimeout <= 0 || conn.DialTimeout <= 0 { // a Conn not made by Connect
 		fixed := *conn
@@ -107,12 +123,109 @@ func Discover(ctx context.Context, c Cluster, conn *Conn) Discovery {
 		fixed.DialTimeout = orDefault(conn.DialTimeout, DefaultDialTimeout)
 		conn = &fixed
 	}
-	if list := listMembers(ctx, c.Endpoints, conn, &d); list != nil {
-		d.Members = probeMembers(ctx, list, conn)
+	s := &session{conn: conn, clients: clients, versions: map[string]versionInfo{}}
+	if list := s.listMembers(ctx, c.Endpoints, &d); list != nil {
+		d.Members = s.probeMembers(ctx, list)
 		d.Note = proxyNote(d)
 	}
 	d.Duration = time.Since(start)
-	return d
+	return d, clients
+}
+
+// Clients are the gRPC clients a discovery opened, by URL. Each is connected
+// to one URL only and carries the Conn's credentials.
+type Clients struct {
+	mu    sync.Mutex
+	byURL map[string]*clientv3.Client
+}
+
+// Take hands over the client discovery opened for url (the caller now owns
+// it and must Close it), or nil when there is none.
+func (cs *Clients) Take(url string) *clientv3.Client {
+	if cs == nil {
+		return nil
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cli := cs.byURL[url]
+	delete(cs.byURL, url)
+	return cli
+}
+
+// Close closes every client not taken.
+func (cs *Clients) Close() {
+	if cs == nil {
+		return
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for u, cli := range cs.byURL {
+		cli.Close()
+		delete(cs.byURL, u)
+	}
+}
+
+// session is one discovery: the connections and /version answers it has,
+// so a URL that is both an inventory endpoint and a member's client URL (the
+// usual case) is dialled and asked GET /version once, not twice.
+type session struct {
+	conn    *Conn
+	clients *Clients
+
+	mu       sync.Mutex
+	versions map[string]versionInfo // successful GET /version answers
+}
+
+// version is GET /version on u, asked once per discovery.
+func (s *session) version(ctx context.Context, u string) (versionInfo, error) {
+	s.mu.Lock()
+	v, ok := s.versions[u]
+	s.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	v, err := probeVersion(ctx, u, s.conn)
+	if err == nil {
+		s.mu.Lock()
+		s.versions[u] = v
+		s.mu.Unlock()
+	}
+	return v, err
+}
+
+// client returns the session's client for u, dialling it on first use.
+func (s *session) client(ctx context.Context, u string) (*clientv3.Client, error) {
+	cs := s.clients
+	cs.mu.Lock()
+	cli := cs.byURL[u]
+	cs.mu.Unlock()
+	if cli != nil {
+		return cli, nil
+	}
+	cli, err := newClient(ctx, u, s.conn)
+	if err != nil {
+		return nil, err
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if other := cs.byURL[u]; other != nil { // dialled at the same time
+		cli.Close()
+		return other, nil
+	}
+	cs.byURL[u] = cli
+	return cli, nil
+}
+
+// drop closes the session's client for u after a failed call, so nothing
+// reuses a connection that did not answer.
+func (s *session) drop(u string, cli *clientv3.Client) {
+	cs := s.clients
+	cs.mu.Lock()
+	if cs.byURL[u] == cli {
+		delete(cs.byURL, u)
+		cli.Close()
+	}
+	cs.mu.Unlock()
 }
 
 type listResult struct {
@@ -122,12 +235,13 @@ type listResult struct {
 }
 
 // listMembers asks every endpoint at once and keeps the first answer.
-func listMembers(ctx context.Context, endpoints []string, conn *Conn, d *Discovery) *etcdserverpb.MemberListResponse {
+func (s *session) listMembers(ctx context.Context, endpoints []string, d *Discovery) *etcdserverpb.MemberListResponse {
+	conn := s.conn
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make(chan listResult, len(endpoints))
 	for _, ep := range endpoints {
-		go func() { results <- listOne(ctx, ep, conn) }()
+		go func() { results <- s.listOne(ctx, ep) }()
 	}
 	problems := map[string]string{}
 	var won *listResult
@@ -160,35 +274,50 @@ func listMembers(ctx context.Context, endpoints []string, conn *Conn, d *Discove
 	return won.resp
 }
 
-func listOne(ctx context.Context, ep string, conn *Conn) listResult {
+func (s *session) listOne(ctx context.Context, ep string) listResult {
 	r := listResult{endpoint: ep}
-	ctx, cancel := context.WithTimeout(ctx, conn.CommandTimeout)
+	callCtx, cancel := context.WithTimeout(ctx, s.conn.CommandTimeout)
 	defer cancel()
-	if _, err := probeVersion(ctx, ep, conn); err != nil {
+	if _, err := s.version(callCtx, ep); err != nil {
 		r.err = err
 		return r
 	}
-	cli, err := newClient(ctx, ep, conn)
+	cli, err := s.client(callCtx, ep)
 	if err != nil {
 		r.err = err
 		return r
 	}
-	defer cli.Close()
 	// Serializable: a cluster without quorum still answers, which is when
 	// the operator most needs to see the members.
-	call := func(ctx context.Context) (*etcdserverpb.MemberListResponse, error) {
-		return etcdserverpb.NewClusterClient(cli.ActiveConnection()).MemberList(ctx, &etcdserverpb.MemberListRequest{Linearizable: false})
+	r.resp, r.err = etcdserverpb.NewClusterClient(cli.ActiveConnection()).MemberList(callCtx, &etcdserverpb.MemberListRequest{Linearizable: false})
+	r.err = contextError(callCtx, r.err)
+	// A call cut short because another endpoint answered first leaves a
+	// good connection; one that failed on its own is not reused.
+	if r.err != nil && !(ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled)) {
+		s.drop(ep, cli)
 	}
-	r.resp, r.err = call(ctx)
 	return r
 }
 
 // newClient is a client for one endpoint, sharing the Conn's auth token.
+// It outlives ctx (it may be handed over to the collectors, and Close is the
+// only way to end it, as ClientConfig says), but ctx ending while it is
+// made (clientv3 authenticates there when the Conn was not made by Connect)
+// abandons it.
 func newClient(ctx context.Context, ep string, conn *Conn) (*clientv3.Client, error) {
 	cfg := conn.ClientConfig([]string{ep})
-	cfg.Context = ctx
+	clientCtx, cancel := context.WithCancel(context.Background())
+	stop := context.AfterFunc(ctx, cancel)
+	cfg.Context = clientCtx
 	cli, err := clientv3.New(cfg)
+	if !stop() {
+		if err == nil {
+			cli.Close()
+		}
+		return nil, fmt.Errorf("client for %s: %w", ep, ctx.Err())
+	}
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("client for %s: %w", ep, err)
 	}
 	return cli, nil
@@ -198,7 +327,7 @@ func newClient(ctx context.Context, ep string, conn *Conn) (*clientv3.Client, er
 // handful of members, but a member list is input like any other.
 const maxProbes = 16
 
-func probeMembers(ctx context.Context, list *etcdserverpb.MemberListResponse, conn *Conn) []Member {
+func (s *session) probeMembers(ctx context.Context, list *etcdserverpb.MemberListResponse) []Member {
 	members := make([]Member, len(list.Members))
 	sem := make(chan struct{}, maxProbes)
 	var wg sync.WaitGroup
@@ -216,7 +345,7 @@ func probeMembers(ctx context.Context, list *etcdserverpb.MemberListResponse, co
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			probeMember(ctx, &members[i], conn, sem)
+			s.probeMember(ctx, &members[i], sem)
 		}()
 	}
 	wg.Wait()
@@ -232,13 +361,14 @@ func probeMembers(ctx context.Context, list *etcdserverpb.MemberListResponse, co
 type probeResult struct {
 	url     string
 	version versionInfo
-	status  *clientv3.StatusResponse
+	status  *etcdserverpb.StatusResponse
 	err     error
 }
 
 // probeMember tries every client URL of a member at once; the first URL in
 // the member's order that answered is the member's endpoint.
-func probeMember(ctx context.Context, m *Member, conn *Conn, sem chan struct{}) {
+func (s *session) probeMember(ctx context.Context, m *Member, sem chan struct{}) {
+	conn := s.conn
 	results := make([]probeResult, len(m.ClientURLs))
 	var wg sync.WaitGroup
 	for i, u := range m.ClientURLs {
@@ -248,7 +378,7 @@ func probeMember(ctx context.Context, m *Member, conn *Conn, sem chan struct{}) 
 			select {
 			case sem <- struct{}{}:
 				defer func() { <-sem }()
-				results[i] = probeURL(ctx, u, m.ID, conn)
+				results[i] = s.probeURL(ctx, u, m.ID)
 			case <-ctx.Done():
 				results[i] = probeResult{url: u, err: ctx.Err()}
 			}
@@ -284,23 +414,25 @@ func probeMember(ctx context.Context, m *Member, conn *Conn, sem chan struct{}) 
 	}
 }
 
-func probeURL(ctx context.Context, u string, id uint64, conn *Conn) probeResult {
+// probeURL asks one client URL for /version and Status. Status goes over the
+// URL's one connection (clientv3's Maintenance.Status would dial another).
+func (s *session) probeURL(ctx context.Context, u string, id uint64) probeResult {
 	r := probeResult{url: u}
-	ctx, cancel := context.WithTimeout(ctx, conn.CommandTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.conn.CommandTimeout)
 	defer cancel()
-	r.version, r.err = probeVersion(ctx, u, conn)
+	r.version, r.err = s.version(ctx, u)
 	if r.err != nil {
 		return r
 	}
-	cli, err := newClient(ctx, u, conn)
+	cli, err := s.client(ctx, u)
 	if err != nil {
 		r.err = err
 		return r
 	}
-	defer cli.Close()
-	st, err := cli.Status(ctx, u)
+	st, err := etcdserverpb.NewMaintenanceClient(cli.ActiveConnection()).Status(ctx, &etcdserverpb.StatusRequest{})
 	if err != nil {
-		r.err = err
+		s.drop(u, cli)
+		r.err = contextError(ctx, err)
 		return r
 	}
 	if got := st.Header.GetMemberId(); got != 0 && id != 0 && got != id {
@@ -309,6 +441,16 @@ func probeURL(ctx context.Context, u string, id uint64, conn *Conn) probeResult 
 	}
 	r.status = st
 	return r
+}
+
+// contextError is what a gRPC call failed of when its context ended first:
+// the context's own error, which says "timed out" or "canceled" plainly
+// (as clientv3's helpers do), instead of gRPC's status.
+func contextError(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }
 
 // versionInfo is etcd's GET /version answer.
@@ -327,9 +469,7 @@ func probeVersion(ctx context.Context, u string, conn *Conn) (versionInfo, error
 	if err != nil {
 		return v, fmt.Errorf("bad URL: %w", err)
 	}
-	hc := conn.HTTPClient()
-	defer hc.CloseIdleConnections()
-	resp, err := hc.Do(req)
+	resp, err := conn.HTTPClient().Do(req)
 	if err != nil {
 		return v, err
 	}
