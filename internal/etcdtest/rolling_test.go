@@ -18,6 +18,7 @@ import (
 // data deleted and a snapshot forced past the deletion before 3.6, a 3.6
 // snapshot before 3.7, and every v3 key identical on every member at the end.
 func TestRollingUpgrade(t *testing.T) {
+	t.Parallel() // mostly waiting on raft timers; overlaps well
 	for _, v := range []string{"3.4", "3.6", "3.7"} {
 		etcdtest.RequireVersion(t, v)
 	}

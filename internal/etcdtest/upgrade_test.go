@@ -17,6 +17,7 @@ import (
 // custom data cannot start on 3.6 ("detected disallowed custom content in
 // v2store"), the error says so, and the member goes back to 3.5 with its data.
 func TestUpgradeRefusedWithV2Snapshot(t *testing.T) {
+	t.Parallel() // mostly waiting on raft timers; overlaps well
 	etcdtest.RequireVersion(t, "3.6")
 	c := etcdtest.NewCluster(t, etcdtest.WithVersion("3.5"), etcdtest.WithMembers(3),
 		etcdtest.WithV2(), etcdtest.WithSnapshotCount(5))
@@ -80,6 +81,7 @@ func TestUpgradePanicsOnV2WAL(t *testing.T) {
 // to 3.6 and keeps its keys; once the cluster version is 3.6 a member cannot
 // simply go back to the 3.5 binary.
 func TestUpgradeClean(t *testing.T) {
+	t.Parallel() // mostly waiting on raft timers; overlaps well
 	etcdtest.RequireVersion(t, "3.6")
 	c := etcdtest.NewCluster(t, etcdtest.WithVersion("3.5"), etcdtest.WithMembers(3))
 	ctx := ctxT(t, 2*time.Minute)
@@ -151,4 +153,68 @@ func waitClusterVersion(t *testing.T, ctx context.Context, c *etcdtest.Cluster, 
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("cluster version never became %s: %s", want, last)
+}
+
+// TestUpgrade37NeedsA36Snapshot: a 3.5 restart after a member's last
+// snapshot leaves a v2-encoded entry in its WAL (a restarting 3.5 member
+// re-registers in v2 form); 3.6 replays it, 3.7 (no v2 apply path) cannot.
+// Skipping step 6 of the procedure (a 3.6 snapshot) makes 3.7 fail to start.
+func TestUpgrade37NeedsA36Snapshot(t *testing.T) {
+	t.Parallel() // mostly waiting on raft timers; overlaps well
+	etcdtest.RequireVersion(t, "3.6")
+	etcdtest.RequireVersion(t, "3.7")
+	c := etcdtest.NewCluster(t, etcdtest.WithVersion("3.5"), etcdtest.WithMembers(3), etcdtest.WithSnapshotCount(5))
+	ctx := ctxT(t, 2*time.Minute)
+	cli := c.Client(t)
+	st, err := cli.Status(ctx, c.Endpoints()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	forceSnapshots(t, ctx, c, st.RaftIndex)
+	for _, v := range []string{"3.5", "3.6"} { // a 3.5 rolling restart, then 3.6 without a snapshot of its own
+		for _, m := range c.Members {
+			if err := m.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.StartWith(v, etcdtest.WithSnapshotCount(10000)); err != nil {
+				t.Fatalf("%s on %s: %v", m.Name, v, err)
+			}
+		}
+	}
+	waitClusterVersion(t, ctx, c, "3.6.0")
+	m := c.Members[0]
+	if err := m.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	err = m.Start("3.7")
+	if err == nil {
+		t.Fatal("3.7 started on a data dir with a v2-encoded entry after its last snapshot")
+	}
+	for _, want := range []string{"exit status 2", "unmarshal should never fail"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	// Step 6 repairs it: back on 3.6, a 3.6 snapshot on every member, then 3.7.
+	if err := m.StartWith("3.6", etcdtest.WithSnapshotCount(5)); err != nil {
+		t.Fatalf("back to 3.6: %v", err)
+	}
+	for _, o := range c.Members[1:] {
+		if err := o.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.StartWith("3.6", etcdtest.WithSnapshotCount(5)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, err = cli.Status(ctx, c.Endpoints()[1]); err != nil {
+		t.Fatal(err)
+	}
+	forceSnapshots(t, ctx, c, st.RaftIndex)
+	if err := m.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start("3.7"); err != nil {
+		t.Fatalf("3.7 after a 3.6 snapshot: %v", err)
+	}
 }
