@@ -171,9 +171,9 @@ func RequireVersion(t testing.TB, version string) {
 	}
 	if _, err := FindBinary(short); err != nil {
 		if inCI() {
-			t.Fatalf("etcdtest: %v (CI=true: missing binaries fail the run; run `make etcd-binaries`)", err)
+			t.Fatalf("etcdtest: %v (CI=true: a missing binary fails the run)", err)
 			return
 		}
-		t.Skipf("etcdtest: %v; run `make etcd-binaries`", err)
+		t.Skipf("etcdtest: %v", err)
 	}
 }
