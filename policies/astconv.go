@@ -3,6 +3,7 @@ package policies
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -17,12 +18,61 @@ import (
 // control sees exactly the shape of a saved facts file. It replaces a JSON
 // encode + decode round trip that cost more than judging a member.
 func toAST(v any) (ast.Value, error) {
-	return valueOf(reflect.ValueOf(v))
+	var c converter
+	t, err := c.term(reflect.ValueOf(v))
+	if err != nil {
+		return nil, err
+	}
+	return t.Value, nil
+}
+
+// converter hands out terms from slabs, and shares OPA's interned terms
+// for booleans and small integers: a 10,000-member fleet is a few million
+// terms, and one allocation each was most of the conversion's cost. Terms
+// are never modified after conversion (OPA does not write its input), so
+// sharing them is safe.
+type converter struct {
+	slab []ast.Term
+}
+
+func (c *converter) newTerm(v ast.Value) *ast.Term {
+	if len(c.slab) == 0 {
+		c.slab = make([]ast.Term, 256)
+	}
+	t := &c.slab[0]
+	c.slab = c.slab[1:]
+	t.Value = v
+	return t
+}
+
+func (c *converter) intTerm(i int64) *ast.Term {
+	if i >= math.MinInt && i <= math.MaxInt && ast.HasInternedIntNumberTerm(int(i)) {
+		return ast.InternedTerm(int(i))
+	}
+	return c.newTerm(ast.Number(strconv.FormatInt(i, 10)))
+}
+
+func (c *converter) term(v reflect.Value) (*ast.Term, error) {
+	switch v.Kind() {
+	case reflect.Bool:
+		return ast.InternedTerm(v.Bool()), nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return c.intTerm(v.Int()), nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if u := v.Uint(); u <= math.MaxInt64 {
+			return c.intTerm(int64(u)), nil
+		}
+	}
+	x, err := c.valueOf(v)
+	if err != nil {
+		return nil, err
+	}
+	return c.newTerm(x), nil
 }
 
 var timeType = reflect.TypeFor[time.Time]()
 
-func valueOf(v reflect.Value) (ast.Value, error) {
+func (c *converter) valueOf(v reflect.Value) (ast.Value, error) {
 	switch v.Kind() {
 	case reflect.Invalid:
 		return ast.Null{}, nil
@@ -30,7 +80,7 @@ func valueOf(v reflect.Value) (ast.Value, error) {
 		if v.IsNil() {
 			return ast.Null{}, nil
 		}
-		return valueOf(v.Elem())
+		return c.valueOf(v.Elem())
 	}
 	if v.Type() == timeType {
 		return ast.String(v.Interface().(time.Time).Format(time.RFC3339Nano)), nil
@@ -52,11 +102,11 @@ func valueOf(v reflect.Value) (ast.Value, error) {
 		}
 		terms := make([]*ast.Term, v.Len())
 		for i := range terms {
-			x, err := valueOf(v.Index(i))
+			x, err := c.term(v.Index(i))
 			if err != nil {
 				return nil, err
 			}
-			terms[i] = ast.NewTerm(x)
+			terms[i] = x
 		}
 		return ast.NewArray(terms...), nil
 	case reflect.Map:
@@ -69,11 +119,11 @@ func valueOf(v reflect.Value) (ast.Value, error) {
 		obj := ast.NewObjectWithCapacity(v.Len())
 		it := v.MapRange()
 		for it.Next() {
-			x, err := valueOf(it.Value())
+			x, err := c.term(it.Value())
 			if err != nil {
 				return nil, err
 			}
-			obj.Insert(ast.StringTerm(it.Key().String()), ast.NewTerm(x))
+			obj.Insert(c.newTerm(ast.String(it.Key().String())), x)
 		}
 		return obj, nil
 	case reflect.Struct:
@@ -84,11 +134,11 @@ func valueOf(v reflect.Value) (ast.Value, error) {
 			if f.omitEmpty && isEmptyValue(fv) {
 				continue
 			}
-			x, err := valueOf(fv)
+			x, err := c.term(fv)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", f.name, err)
 			}
-			obj.Insert(f.key, ast.NewTerm(x))
+			obj.Insert(f.key, x)
 		}
 		return obj, nil
 	}

@@ -55,7 +55,21 @@ func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]resul
 		}
 		return run, nil
 	}
-	var out []results.Result
+	// Every subject gets one result per control of its scope, so each
+	// cluster's results have a known place in out: workers write there
+	// directly, in fleet, cluster, member order.
+	count := func(s results.Scope) int {
+		if q := e.scopes[s]; q != nil {
+			return q.count()
+		}
+		return 0
+	}
+	offsets := make([]int, len(facts.Clusters)+1)
+	offsets[0] = count(results.ScopeFleet)
+	for i := range facts.Clusters {
+		offsets[i+1] = offsets[i] + count(results.ScopeCluster) + len(facts.Clusters[i].Members)*count(results.ScopeMember)
+	}
+	out := make([]results.Result, offsets[len(facts.Clusters)])
 	if q := e.scopes[results.ScopeFleet]; q != nil {
 		run, err := newRun()
 		if err != nil {
@@ -63,16 +77,17 @@ func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]resul
 		}
 		rs, err := e.evalSubject(ctx, run, q, in.fleet, func(c *control) (results.Status, string) {
 			return missingFleet(c.needs, facts)
-		}, "", "")
+		}, "", "", out[:0:offsets[0]])
 		e.store.Abort(ctx, run.txn)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, rs...)
+		if len(rs) != offsets[0] {
+			return nil, fmt.Errorf("evaluate fleet: %d results, want %d", len(rs), offsets[0])
+		}
 	}
 	// Clusters are judged by GOMAXPROCS workers (one core under -cpu 1),
-	// each with its own transaction and memo; results keep cluster order.
-	perCluster := make([][]results.Result, len(facts.Clusters))
+	// each with its own transaction and memo.
 	workers := min(runtime.GOMAXPROCS(0), len(facts.Clusters))
 	next := make(chan int)
 	errs := make(chan error, workers)
@@ -89,13 +104,11 @@ func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]resul
 			}
 			defer e.store.Abort(context.Background(), run.txn)
 			for i := range next {
-				rs, err := e.evalCluster(ctx, run, in, facts, i)
-				if err != nil {
+				if err := e.evalCluster(ctx, run, in, facts, i, out[offsets[i]:offsets[i]:offsets[i+1]]); err != nil {
 					errs <- err
 					cancel()
 					return
 				}
-				perCluster[i] = rs
 			}
 		}()
 	}
@@ -116,29 +129,22 @@ feed:
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
-	n := len(out)
-	for _, rs := range perCluster {
-		n += len(rs)
-	}
-	out = slices.Grow(out, n-len(out))
-	for _, rs := range perCluster {
-		out = append(out, rs...)
-	}
 	return out, nil
 }
 
-// evalCluster judges cluster i: its cluster controls, then each member.
-func (e *Engine) evalCluster(ctx context.Context, run *evalRun, in *inputs, facts *collectors.Facts, i int) ([]results.Result, error) {
-	var out []results.Result
+// evalCluster judges cluster i into dst (empty, with exactly the capacity
+// for its results): its cluster controls, then each member.
+func (e *Engine) evalCluster(ctx context.Context, run *evalRun, in *inputs, facts *collectors.Facts, i int, dst []results.Result) error {
+	out := dst
+	var err error
 	cf := &facts.Clusters[i]
 	if q := e.scopes[results.ScopeCluster]; q != nil {
-		rs, err := e.evalSubject(ctx, run, q, in.clusterInput(i), func(c *control) (results.Status, string) {
+		out, err = e.evalSubject(ctx, run, q, in.clusterInput(i), func(c *control) (results.Status, string) {
 			return missingCluster(c.needs, cf, facts.Collectors)
-		}, cf.Name, "")
+		}, cf.Name, "", out)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, rs...)
 	}
 	if q := e.scopes[results.ScopeMember]; q != nil {
 		for j := range cf.Members {
@@ -148,16 +154,18 @@ func (e *Engine) evalCluster(ctx context.Context, run *evalRun, in *inputs, fact
 				// No name, id or endpoint at all: still a distinct subject.
 				key = fmt.Sprintf("member-%d", j+1)
 			}
-			rs, err := e.evalSubject(ctx, run, q, in.memberInput(i, j), func(c *control) (results.Status, string) {
+			out, err = e.evalSubject(ctx, run, q, in.memberInput(i, j), func(c *control) (results.Status, string) {
 				return missingMember(c.needs, mf, facts.Collectors)
-			}, cf.Name, key)
+			}, cf.Name, key, out)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			out = append(out, rs...)
 		}
 	}
-	return out, nil
+	if len(out) != cap(dst) {
+		return fmt.Errorf("evaluate cluster %s: %d results, want %d", cf.Name, len(out), cap(dst))
+	}
+	return nil
 }
 
 // MemberKey names a member in results: its name, or for a member that never
@@ -201,12 +209,12 @@ func keepAST(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
 // evalSubject judges one subject: the scope's joint query once, and each
 // memo group once per distinct value of its input paths (memo holds the
 // verdicts already computed in this Evaluate call, one map per group).
-// Results come sorted by control id.
-func (e *Engine) evalSubject(ctx context.Context, run *evalRun, q *scopeQuery, input ast.Value, missing missingFunc, cluster, member string) ([]results.Result, error) {
+// Results are appended to out, sorted by control id.
+func (e *Engine) evalSubject(ctx context.Context, run *evalRun, q *scopeQuery, input ast.Value, missing missingFunc, cluster, member string, out []results.Result) ([]results.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
-	out := make([]results.Result, 0, q.count())
+	start := len(out)
 	judge := func(cs []*control, pq rego.PreparedEvalQuery, cache map[string][]verdict, key []byte) error {
 		verdicts, hit := cache[string(key)]
 		if !hit {
@@ -245,7 +253,7 @@ func (e *Engine) evalSubject(ctx context.Context, run *evalRun, q *scopeQuery, i
 			return nil, err
 		}
 	}
-	slices.SortFunc(out, func(a, b results.Result) int { return strings.Compare(a.Control, b.Control) })
+	slices.SortFunc(out[start:], func(a, b results.Result) int { return strings.Compare(a.Control, b.Control) })
 	return out, nil
 }
 
