@@ -2,8 +2,10 @@ package policies
 
 import (
 	"context"
+	"math/rand"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/etcdaudit/etcdaudit/collectors"
 )
@@ -35,8 +37,8 @@ func TestMemoSameResults(t *testing.T) {
 	for _, c := range with.scopes["member"].controls {
 		t.Logf("per member: %s", c.ID)
 	}
-	facts := []*collectors.Facts{syntheticFleet(300)}
-	for _, n := range []string{"seed-2.2.json", "seed-3.0.json", "seed-3.1.json", "seed-3.2.json"} {
+	facts := []*collectors.Facts{syntheticFleet(300), syntheticFleet(300, true), mutatedFleet(1), mutatedFleet(2), mutatedFleet(3)}
+	for _, n := range []string{"seed-2.2.json", "seed-3.0.json", "seed-3.1.json", "seed-3.2.json", "hostile.json", "demo.json"} {
 		facts = append(facts, loadFacts(t, n))
 	}
 	for i, f := range facts {
@@ -77,4 +79,97 @@ func TestInputPathsConservative(t *testing.T) {
 			t.Errorf("%s: memoizable %v, want %v", c.ID, got, w)
 		}
 	}
+}
+
+// mutatedFleet is the synthetic fleet with random holes and edge values in
+// the facts the controls read (missing facts, zero and huge db sizes,
+// quotas, odd versions, fractional and boundary certificate days, members
+// without a name, collector errors): memo keys and the member controls'
+// arithmetic must judge these exactly as the per-member path does.
+func mutatedFleet(seed int64) *collectors.Facts {
+	r := rand.New(rand.NewSource(seed))
+	f := syntheticFleet(200, seed%2 == 0)
+	pick := func(xs ...string) string { return xs[r.Intn(len(xs))] }
+	for c := range f.Clusters {
+		if r.Intn(5) == 0 {
+			f.Clusters[c].DeclaredBackend = pick("", "etcd2", "etcd3", "weird")
+		}
+		for m := range f.Clusters[c].Members {
+			mf := &f.Clusters[c].Members[m]
+			switch r.Intn(12) {
+			case 0:
+				mf.Status = nil
+			case 1:
+				mf.Status.DBSize = 0
+			case 2:
+				mf.Status.DBSizeQuota = []int64{0, -1, 1 << 30, 1, 2147483648}[r.Intn(5)]
+			case 3:
+				mf.Status.DBSizeInUse = mf.Status.DBSize * 3
+			case 4:
+				mf.Status.DBSize, mf.Status.DBSizeInUse = 104857600, 52428800
+			case 5:
+				mf.Status.DBSize, mf.Status.DBSizeInUse, mf.Status.DBSizeQuota = 1717986918, 100, 0
+			}
+			switch r.Intn(8) {
+			case 0:
+				mf.Version = nil
+			case 1:
+				mf.Version.Server = pick("", "garbage", "3.4.0", "3.3.99", "3.4.0-rc.1", "v3.5.1", "2.3.8", "3.2.32", "3.7.3", "4.0.0")
+			}
+			switch r.Intn(8) {
+			case 0:
+				mf.Health = nil
+			case 1:
+				mf.Health.Healthy, mf.Health.Reason = false, pick("", "no leader", "alarm NOSPACE")
+			case 2:
+				mf.Reachable, mf.UnreachableReason = false, pick("", "dial tcp: refused")
+			}
+			switch r.Intn(10) {
+			case 0:
+				mf.Security = nil
+			case 1:
+				mf.Security.Scheme = pick("", "http", "https", "HTTPS")
+			case 2:
+				mf.Security.CertDaysLeft = nil
+			case 3:
+				d := []float64{-0.5, 0, 30, 30.0001, 29.99, -100, 1e9}[r.Intn(7)]
+				mf.Security.CertDaysLeft = &d
+				na := time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC)
+				mf.Security.CertNotAfter = &na
+				mf.Security.CertSubject = pick("", "CN=etcd")
+			case 4:
+				mf.Security.ClientCertRequired = nil
+			case 5:
+				y := true
+				mf.Security.AuthEnabled = &y
+			case 6:
+				mf.Security.AuthEnabled = nil
+			}
+			switch r.Intn(8) {
+			case 0:
+				mf.V2 = nil
+			case 1:
+				mf.Backend = nil
+			case 2:
+				mf.Backend.Observed = pick("", "etcd2", "etcd3", "mixed", "none")
+			case 3:
+				mf.V2.Counted = false
+			}
+			switch r.Intn(20) {
+			case 0:
+				mf.Name = ""
+			case 1:
+				mf.Name, mf.ID = "", ""
+			case 2:
+				mf.Name, mf.ID, mf.Endpoint = "", "", ""
+			}
+			if r.Intn(15) == 0 {
+				mf.Errors = append(mf.Errors, collectors.FactError{Collector: pick("status", "health", "security", "version"), Error: "boom"})
+			}
+		}
+	}
+	if seed%3 == 0 {
+		f.Collectors = []string{"version", "status", "health"}
+	}
+	return f
 }
