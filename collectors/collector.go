@@ -288,6 +288,9 @@ type MemberTarget struct {
 	// status caches the first successful Maintenance.Status answer: member
 	// collectors run one after another, so no lock is needed.
 	status *pb.StatusResponse
+	// memberList is discovery's MemberList answer from this member, when
+	// fresh (see reuseDiscovery); collectMemberList asks otherwise.
+	memberList *pb.MemberListResponse
 }
 
 func (c *ClusterTarget) registryPrefix() string {

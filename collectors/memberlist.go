@@ -20,10 +20,16 @@ func memberListCollector() Registration {
 
 // collectMemberList asks this member, on its own connection, for its view:
 // the cluster-wide client would answer from whichever member it picked.
+// Discovery's answer from this member, a moment old, is the same question
+// (serializable MemberList) already answered (see reuseDiscovery).
 func collectMemberList(ctx context.Context, t *Target) error {
-	resp, err := pb.NewClusterClient(t.Member.Client.ActiveConnection()).MemberList(ctx, &pb.MemberListRequest{})
-	if err != nil {
-		return fmt.Errorf("MemberList: %w", rpcError(ctx, err))
+	resp := t.Member.memberList
+	if resp == nil {
+		var err error
+		resp, err = pb.NewClusterClient(t.Member.Client.ActiveConnection()).MemberList(ctx, &pb.MemberListRequest{})
+		if err != nil {
+			return fmt.Errorf("MemberList: %w", rpcError(ctx, err))
+		}
 	}
 	f := &MemberListFacts{Members: make([]ListedMember, 0, len(resp.Members))}
 	for _, mm := range resp.Members {

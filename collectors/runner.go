@@ -257,6 +257,7 @@ func (r *runner) member(ctx context.Context, ct *ClusterTarget, m *MemberTarget)
 		return
 	}
 	m.Client = cli
+	m.reuseDiscovery(time.Now())
 	for _, reg := range r.regs {
 		if reg.Scope != ScopeMember {
 			continue
@@ -267,6 +268,31 @@ func (r *runner) member(ctx context.Context, ct *ClusterTarget, m *MemberTarget)
 		if fe != nil {
 			mf.Errors = append(mf.Errors, *fe)
 		}
+	}
+}
+
+// maxAnswerAge bounds how old discovery's answer (Status, MemberList) may
+// be for the member's collectors to use it instead of asking again: on a
+// healthy cluster discovery hands over within milliseconds, well under
+// etcd's default 1 s election timeout, so the answer describes the moment a
+// fresh one would. When discovery waited on a hung member, the answers of
+// the others are older than this and the collectors ask again (a member
+// that lost its leader meanwhile says so).
+const maxAnswerAge = 250 * time.Millisecond
+
+// reuseDiscovery takes discovery's answers for this member when they were
+// read on the same endpoint a moment ago: one Status and one MemberList
+// fewer per member.
+func (m *MemberTarget) reuseDiscovery(now time.Time) {
+	a := m.Discovered.Answers
+	if !m.Discovered.Reachable || m.Discovered.Endpoint != m.Endpoint {
+		return
+	}
+	if a.Status != nil && now.Sub(a.StatusAt) < maxAnswerAge {
+		m.status = a.Status
+	}
+	if a.MemberList != nil && now.Sub(a.MemberListAt) < maxAnswerAge {
+		m.memberList = a.MemberList
 	}
 }
 

@@ -61,6 +61,18 @@ type Member struct {
 	// LeaderID is the leader this member follows, "" when it knows none
 	// (no quorum, or an election in progress).
 	LeaderID string `json:"leader_id,omitempty"`
+	// Answers are the member's own gRPC answers as discovery read them on
+	// Endpoint, so a caller that asks the same questions moments later
+	// (the collectors) can use them instead of asking again.
+	Answers Answers `json:"-"`
+}
+
+// Answers are a member's gRPC answers to discovery, with when each arrived.
+type Answers struct {
+	Status       *etcdserverpb.StatusResponse
+	StatusAt     time.Time
+	MemberList   *etcdserverpb.MemberListResponse // nil unless this member was asked for the list
+	MemberListAt time.Time
 }
 
 // URLProblem is one URL's failure, in plain words.
@@ -123,7 +135,7 @@ func DiscoverWithClients(ctx context.Context, c Cluster, conn *Conn) (Discovery,
 		fixed.DialTimeout = orDefault(conn.DialTimeout, DefaultDialTimeout)
 		conn = &fixed
 	}
-	s := &session{conn: conn, clients: clients, versions: map[string]versionInfo{}}
+	s := &session{conn: conn, clients: clients, versions: map[string]versionInfo{}, lists: map[string]listAnswer{}}
 	if list := s.listMembers(ctx, c.Endpoints, &d); list != nil {
 		d.Members = s.probeMembers(ctx, list)
 		d.Note = proxyNote(d)
@@ -174,6 +186,12 @@ type session struct {
 
 	mu       sync.Mutex
 	versions map[string]versionInfo // successful GET /version answers
+	lists    map[string]listAnswer  // successful MemberList answers
+}
+
+type listAnswer struct {
+	resp *etcdserverpb.MemberListResponse
+	at   time.Time
 }
 
 // version is GET /version on u, asked once per discovery.
@@ -291,6 +309,11 @@ func (s *session) listOne(ctx context.Context, ep string) listResult {
 	// the operator most needs to see the members.
 	r.resp, r.err = etcdserverpb.NewClusterClient(cli.ActiveConnection()).MemberList(callCtx, &etcdserverpb.MemberListRequest{Linearizable: false})
 	r.err = contextError(callCtx, r.err)
+	if r.err == nil {
+		s.mu.Lock()
+		s.lists[ep] = listAnswer{resp: r.resp, at: time.Now()}
+		s.mu.Unlock()
+	}
 	// A call cut short because another endpoint answered first leaves a
 	// good connection; one that failed on its own is not reused.
 	if r.err != nil && !(ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled)) {
@@ -359,10 +382,11 @@ func (s *session) probeMembers(ctx context.Context, list *etcdserverpb.MemberLis
 }
 
 type probeResult struct {
-	url     string
-	version versionInfo
-	status  *etcdserverpb.StatusResponse
-	err     error
+	url      string
+	version  versionInfo
+	status   *etcdserverpb.StatusResponse
+	statusAt time.Time
+	err      error
 }
 
 // probeMember tries every client URL of a member at once; the first URL in
@@ -408,6 +432,13 @@ func (s *session) probeMember(ctx context.Context, m *Member, sem chan struct{})
 		m.IsLeader = r.status.Leader != 0 && r.status.Leader == r.status.Header.GetMemberId()
 		m.LeaderID = hexID(r.status.Leader)
 		m.IsLearner = m.IsLearner || r.status.IsLearner
+		m.Answers = Answers{Status: r.status, StatusAt: r.statusAt}
+		s.mu.Lock()
+		// The list this URL gave, when it came from this very member.
+		if l := s.lists[r.url]; l.resp != nil && m.ID != 0 && l.resp.GetHeader().GetMemberId() == m.ID {
+			m.Answers.MemberList, m.Answers.MemberListAt = l.resp, l.at
+		}
+		s.mu.Unlock()
 	}
 	if !m.Reachable {
 		m.Reason = strings.Join(why, "; ")
@@ -439,7 +470,7 @@ func (s *session) probeURL(ctx context.Context, u string, id uint64) probeResult
 		r.err = fmt.Errorf("answered as member %s, not %s: client URL points at another member", hexID(got), hexID(id))
 		return r
 	}
-	r.status = st
+	r.status, r.statusAt = st, time.Now()
 	return r
 }
 
