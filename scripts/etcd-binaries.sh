@@ -33,7 +33,10 @@ for dir in "$root"/tools/etcd/v*; do
     exit 1
   fi
   # The binary must say it is the version its directory names.
-  if ! "$tmp" --version 2>/dev/null | grep -q "^etcd Version: ${ver#v}$"; then
+  # (Captured first: with pipefail, grep -q closing the pipe early would
+  # fail the check with SIGPIPE even on a match.)
+  reported=$("$tmp" --version 2>/dev/null || true)
+  if ! grep -q "^etcd Version: ${ver#v}$" <<<"$reported"; then
     echo "etcd-binaries: $tmp does not report etcd ${ver#v}:" >&2
     "$tmp" --version >&2 || true
     rm -f "$tmp"
