@@ -66,10 +66,21 @@ type Engine struct {
 
 // scopeQuery judges one scope: controls in one joint query per subject,
 // plus (member scope) memo groups judged once per distinct input values.
+// A member control whose skip rules read only narrow facts while its deny
+// rules do not is split: deny in the joint query, skip in a memo group.
 type scopeQuery struct {
-	controls []*control // judged per subject by pq
-	pq       rego.PreparedEvalQuery
-	groups   []*memoGroup
+	order  []*control // every control of the scope, sorted by id
+	joint  []part     // judged per subject by pq
+	pq     rego.PreparedEvalQuery
+	groups []*memoGroup
+}
+
+// part is what one query yields for one control: its deny messages, its
+// skip reasons, or both; idx is the control's place in scopeQuery.order.
+type part struct {
+	c          *control
+	idx        int
+	deny, skip bool
 }
 
 // New loads, checks and compiles every policy, loads the data, and prepares
@@ -136,56 +147,69 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 var noMemo = false
 
 func (e *Engine) prepareScope(ctx context.Context, scope results.Scope, cs []*control, memo bool) (*scopeQuery, error) {
-	q := &scopeQuery{}
+	q := &scopeQuery{order: slices.Clone(cs)}
+	slices.SortStableFunc(q.order, func(a, b *control) int { return strings.Compare(a.ID, b.ID) })
 	byPaths := map[string]*memoGroup{}
-	for _, c := range cs {
+	group := func(paths []ast.Ref, p part) {
+		k := pathsKey(paths)
+		g := byPaths[k]
+		if g == nil {
+			g = &memoGroup{paths: paths}
+			byPaths[k] = g
+			q.groups = append(q.groups, g)
+		}
+		g.parts = append(g.parts, p)
+	}
+	for idx, c := range q.order {
+		whole := part{c: c, idx: idx, deny: true, skip: true}
 		if memo && scope == results.ScopeMember {
 			if paths, ok := inputPaths(e.compiler, c.ref); ok {
-				k := pathsKey(paths)
-				g := byPaths[k]
-				if g == nil {
-					g = &memoGroup{paths: paths}
-					byPaths[k] = g
-					q.groups = append(q.groups, g)
-				}
-				g.controls = append(g.controls, c)
+				group(paths, whole)
 				continue
 			}
+			if c.hasSkip {
+				if paths, ok := inputPaths(e.compiler, c.ref.Append(ast.StringTerm("skip"))); ok {
+					q.joint = append(q.joint, part{c: c, idx: idx, deny: true})
+					group(paths, part{c: c, idx: idx, skip: true})
+					continue
+				}
+			}
 		}
-		q.controls = append(q.controls, c)
+		q.joint = append(q.joint, whole)
 	}
 	var err error
-	if len(q.controls) > 0 {
-		if q.pq, err = e.prepare(ctx, q.controls); err != nil {
+	if len(q.joint) > 0 {
+		if q.pq, err = e.prepare(ctx, q.joint); err != nil {
 			return nil, err
 		}
 	}
 	for _, g := range q.groups {
-		if g.pq, err = e.prepare(ctx, g.controls); err != nil {
+		if g.pq, err = e.prepare(ctx, g.parts); err != nil {
 			return nil, err
 		}
 	}
 	return q, nil
 }
 
-// verdictsQuery builds `verdicts := [[deny, skip], …]` over the controls:
+// verdictsQuery builds `verdicts := [[deny, skip], …]` over the parts:
 // one evaluation yields every control's messages. A partial set rule with
-// no matching body is the empty set; a package without the rule gets set()
-// so no ref is undefined (an undefined complete rule falls back to judging
-// each control alone).
-func verdictsQuery(cs []*control) string {
+// no matching body is the empty set; a package without the rule, or a part
+// that does not yield it, gets set() so no ref is undefined (an undefined
+// complete rule falls back to judging each control alone).
+func verdictsQuery(ps []part) string {
 	var b strings.Builder
 	b.WriteString("verdicts := [")
-	for i, c := range cs {
+	for i, pt := range ps {
 		if i > 0 {
 			b.WriteString(", ")
 		}
+		c := pt.c
 		p := c.ref.String()
 		deny, skip := "set()", "set()"
-		if c.hasDeny {
+		if c.hasDeny && pt.deny {
 			deny = p + ".deny"
 		}
-		if c.hasSkip {
+		if c.hasSkip && pt.skip {
 			skip = p + ".skip"
 		}
 		fmt.Fprintf(&b, "[%s, %s]", deny, skip)
@@ -194,9 +218,9 @@ func verdictsQuery(cs []*control) string {
 	return b.String()
 }
 
-func (e *Engine) prepare(ctx context.Context, cs []*control) (rego.PreparedEvalQuery, error) {
+func (e *Engine) prepare(ctx context.Context, ps []part) (rego.PreparedEvalQuery, error) {
 	return rego.New(
-		rego.Query(verdictsQuery(cs)),
+		rego.Query(verdictsQuery(ps)),
 		rego.Compiler(e.compiler),
 		rego.Store(e.store),
 	).PrepareForEval(ctx)

@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -193,7 +192,8 @@ type evalRun struct {
 	txn  storage.Transaction
 	opts []rego.EvalOption
 	memo []map[string][]verdict
-	key  []byte // memo key scratch
+	key  []byte     // memo key scratch
+	asm  []assembly // per-subject verdict slots
 }
 
 // eval runs one prepared query on one subject's input.
@@ -214,13 +214,15 @@ func (e *Engine) evalSubject(ctx context.Context, run *evalRun, q *scopeQuery, i
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
-	start := len(out)
-	judge := func(cs []*control, pq rego.PreparedEvalQuery, cache map[string][]verdict, key []byte) error {
+	// Each control's verdict is assembled from its parts (a split control
+	// has two); a control whose query broke is judged alone instead.
+	vs := run.verdicts(len(q.order))
+	judge := func(ps []part, pq rego.PreparedEvalQuery, cache map[string][]verdict, key []byte) error {
 		verdicts, hit := cache[string(key)]
 		if !hit {
 			rs, err := run.eval(ctx, pq, input)
 			if err == nil {
-				verdicts, err = verdictList(rs, len(cs))
+				verdicts, err = verdictList(rs, len(ps))
 			}
 			if err != nil {
 				if ctx.Err() != nil {
@@ -228,8 +230,8 @@ func (e *Engine) evalSubject(ctx context.Context, run *evalRun, q *scopeQuery, i
 				}
 				// One control broke the joint evaluation (a conflict, a
 				// type error): judge each alone so only it is an error.
-				for _, c := range cs {
-					out = append(out, e.evalAlone(ctx, run, c, input, missing, cluster, member))
+				for _, p := range ps {
+					vs[p.idx].alone = true
 				}
 				return nil
 			}
@@ -237,24 +239,80 @@ func (e *Engine) evalSubject(ctx context.Context, run *evalRun, q *scopeQuery, i
 				cache[string(key)] = verdicts
 			}
 		}
-		for i, c := range cs {
-			out = append(out, judgeVerdict(c, verdicts[i], missing, cluster, member))
+		for i, p := range ps {
+			vs[p.idx].add(p, verdicts[i])
 		}
 		return nil
 	}
-	if len(q.controls) > 0 {
-		if err := judge(q.controls, q.pq, nil, nil); err != nil {
+	if len(q.joint) > 0 {
+		if err := judge(q.joint, q.pq, nil, nil); err != nil {
 			return nil, err
 		}
 	}
 	for i, g := range q.groups {
 		run.key = memoKey(run.key[:0], input, g.paths)
-		if err := judge(g.controls, g.pq, run.memo[i], run.key); err != nil {
+		if err := judge(g.parts, g.pq, run.memo[i], run.key); err != nil {
 			return nil, err
 		}
 	}
-	slices.SortFunc(out[start:], func(a, b results.Result) int { return strings.Compare(a.Control, b.Control) })
+	for i, c := range q.order {
+		if vs[i].alone {
+			out = append(out, e.evalAlone(ctx, run, c, input, missing, cluster, member))
+		} else {
+			out = append(out, judgeVerdict(c, vs[i].verdict(), missing, cluster, member))
+		}
+	}
 	return out, nil
+}
+
+// assembly gathers one control's verdict from the parts that yield it:
+// one whole part, or a deny part and a skip part.
+type assembly struct {
+	whole, deny, skip verdict
+	split, alone      bool
+}
+
+func (a *assembly) add(p part, v verdict) {
+	switch {
+	case p.deny && p.skip:
+		a.whole = v
+	case p.deny:
+		a.deny, a.split = v, true
+	default:
+		a.skip, a.split = v, true
+	}
+}
+
+// verdict is the control's verdict as one [deny, skip] evaluation would
+// have decoded it: a JSON conversion error first (deny's, then skip's),
+// then a malformed deny, then a malformed skip.
+func (a *assembly) verdict() verdict {
+	if !a.split {
+		return a.whole
+	}
+	d, s := a.deny, a.skip
+	switch {
+	case d.jsonErr:
+		return d
+	case s.jsonErr:
+		return s
+	case d.err != nil:
+		return d
+	case s.err != nil:
+		return s
+	}
+	return verdict{deny: d.deny, skip: s.skip}
+}
+
+// verdicts hands out the per-subject assembly slots, reused across
+// subjects.
+func (run *evalRun) verdicts(n int) []assembly {
+	if cap(run.asm) < n {
+		run.asm = make([]assembly, n)
+	}
+	run.asm = run.asm[:n]
+	clear(run.asm)
+	return run.asm
 }
 
 // verdict is one control's decoded [deny, skip] pair, or why it could not
@@ -263,6 +321,7 @@ func (e *Engine) evalSubject(ctx context.Context, run *evalRun, q *scopeQuery, i
 type verdict struct {
 	deny, skip []string
 	err        error
+	jsonErr    bool // err is the JSON conversion's (see decodeVerdict)
 }
 
 func verdictList(rs rego.ResultSet, n int) ([]verdict, error) {
@@ -307,7 +366,7 @@ func (e *Engine) evalAlone(ctx context.Context, run *evalRun, c *control, input 
 	e.mu.Lock()
 	pq := e.single[c.ID]
 	if pq == nil {
-		p, err := e.prepare(ctx, []*control{c})
+		p, err := e.prepare(ctx, []part{{c: c, deny: true, skip: true}})
 		if err != nil {
 			e.mu.Unlock()
 			return errResult(err)
@@ -339,7 +398,7 @@ func decodeVerdict(t *ast.Term) verdict {
 	deny, skip, err := decodePair(t)
 	if err != nil {
 		if _, jerr := ast.JSON(t.Value); jerr != nil {
-			return verdict{err: jerr}
+			return verdict{err: jerr, jsonErr: true}
 		}
 		return verdict{err: err}
 	}

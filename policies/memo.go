@@ -20,9 +20,9 @@ import (
 // (input.member, input.cluster.members), reads input dynamically, or uses
 // `with` is never memoized.
 type memoGroup struct {
-	paths    []ast.Ref
-	controls []*control
-	pq       rego.PreparedEvalQuery
+	paths []ast.Ref
+	parts []part
+	pq    rego.PreparedEvalQuery
 }
 
 // inputPaths returns the static input paths a control reads, or ok=false
@@ -177,10 +177,4 @@ func appendSized(dst []byte, s string) []byte {
 }
 
 // count is the number of controls the scope judges.
-func (q *scopeQuery) count() int {
-	n := len(q.controls)
-	for _, g := range q.groups {
-		n += len(g.controls)
-	}
-	return n
-}
+func (q *scopeQuery) count() int { return len(q.order) }

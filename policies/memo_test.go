@@ -4,10 +4,12 @@ import (
 	"context"
 	"math/rand"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/etcdaudit/etcdaudit/collectors"
+	"github.com/etcdaudit/etcdaudit/results"
 )
 
 // TestMemoSameResults: memo groups change the cost, never a verdict or a
@@ -29,13 +31,13 @@ func TestMemoSameResults(t *testing.T) {
 	}
 	for _, g := range with.scopes["member"].groups {
 		var ids []string
-		for _, c := range g.controls {
-			ids = append(ids, c.ID)
+		for _, p := range g.parts {
+			ids = append(ids, partName(p))
 		}
 		t.Logf("memo group %s: %v", pathsKey(g.paths), ids)
 	}
-	for _, c := range with.scopes["member"].controls {
-		t.Logf("per member: %s", c.ID)
+	for _, p := range with.scopes["member"].joint {
+		t.Logf("per member: %s", partName(p))
 	}
 	facts := []*collectors.Facts{syntheticFleet(300), syntheticFleet(300, true), mutatedFleet(1), mutatedFleet(2), mutatedFleet(3)}
 	for _, n := range []string{"seed-2.2.json", "seed-3.0.json", "seed-3.1.json", "seed-3.2.json", "hostile.json", "demo.json"} {
@@ -60,6 +62,82 @@ func TestMemoSameResults(t *testing.T) {
 			t.Errorf("facts %d: %d results with memo, %d without", i, len(a), len(b))
 		}
 	}
+}
+
+// TestSplitSameResults: controls split into a per-member deny and a
+// memoized skip — sound, conflicting, or yielding non-strings — judge
+// exactly as when each is evaluated whole.
+func TestSplitSameResults(t *testing.T) {
+	ctx := context.Background()
+	cfg := Config{PolicyDirs: []string{"../testdata/policies/split-skip"}}
+	with, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noMemo = true
+	without, err := New(ctx, cfg)
+	noMemo = false
+	if err != nil {
+		t.Fatal(err)
+	}
+	split := 0
+	for _, p := range with.scopes["member"].joint {
+		if !p.skip {
+			split++
+		}
+	}
+	if split < 4 { // the three test controls and ETCD-HEALTH-009
+		t.Fatalf("%d split controls, want at least 4", split)
+	}
+	statuses := map[string]map[results.Status]int{}
+	for _, f := range []*collectors.Facts{syntheticFleet(200), syntheticFleet(200, true), mutatedFleet(4)} {
+		a, err := with.Evaluate(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := without.Evaluate(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(a) != len(b) {
+			t.Fatalf("%d results split, %d whole", len(a), len(b))
+		}
+		for k := range a {
+			if !reflect.DeepEqual(a[k], b[k]) {
+				t.Fatalf("result %d differs:\n split %+v\n whole %+v", k, a[k], b[k])
+			}
+			if strings.HasPrefix(a[k].Control, "TEST-SPLIT") {
+				if statuses[a[k].Control] == nil {
+					statuses[a[k].Control] = map[results.Status]int{}
+				}
+				statuses[a[k].Control][a[k].Status]++
+			}
+		}
+	}
+	t.Logf("statuses: %v", statuses)
+	// The cases must really be exercised: failures, skips, passes, and
+	// policy errors from the conflict and the non-string outputs.
+	for id, want := range map[string][]results.Status{
+		"TEST-SPLIT-001": {results.Failed, results.Skipped, results.Passed},
+		"TEST-SPLIT-002": {results.Error, results.Passed},
+		"TEST-SPLIT-003": {results.Error, results.Passed},
+	} {
+		for _, st := range want {
+			if statuses[id][st] == 0 {
+				t.Errorf("%s: no %s result: %v", id, st, statuses[id])
+			}
+		}
+	}
+}
+
+func partName(p part) string {
+	switch {
+	case p.deny && p.skip:
+		return p.c.ID
+	case p.deny:
+		return p.c.ID + " (deny)"
+	}
+	return p.c.ID + " (skip)"
 }
 
 // TestInputPathsConservative: controls reading a whole subject are never
