@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/etcdaudit/etcdaudit/internal/atomicfile"
 	"github.com/etcdaudit/etcdaudit/results"
 )
 
@@ -100,7 +101,7 @@ func WriteAll(ctx context.Context, specs []Spec, r *results.Report, opts Options
 			}
 			continue
 		}
-		if err := writeFileAtomic(s.Path, func(w io.Writer) error { return rep.Render(w, r) }); err != nil {
+		if err := atomicfile.Write(s.Path, func(w io.Writer) error { return rep.Render(w, r) }); err != nil {
 			errs = append(errs, fmt.Errorf("report %s to %s: %w", s.Format, s.Path, err))
 			continue
 		}
@@ -114,42 +115,4 @@ func WriteAll(ctx context.Context, specs []Spec, r *results.Report, opts Options
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// writeFileAtomic writes through fill into a temp file beside path, syncs it
-// and renames it into place; on any error the temp file is removed and path
-// is left as it was.
-func writeFileAtomic(path string, fill func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = fill(tmp); err != nil {
-		return err
-	}
-	// CreateTemp makes 0600; reports are meant to be read (node_exporter
-	// runs as another user) and hold no secrets, so 0644, unless the file
-	// already exists: then its mode is kept, so an operator who restricted
-	// it once is not overruled every night.
-	mode := os.FileMode(0o644)
-	if st, statErr := os.Stat(path); statErr == nil {
-		mode = st.Mode().Perm()
-	}
-	if err = tmp.Chmod(mode); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
