@@ -22,6 +22,11 @@ const maxJoinLeases = 20000
 // 3.7+ (8 bytes each: 8 MB at the bound).
 const maxLeasedHashes = 1 << 20
 
+// joinAfterFirstCount, when set (by tests only), runs between the join's
+// first count and its lease listing: a write there must make the join give
+// way to the walk, and a test needs that write to land there every time.
+var joinAfterFirstCount func(context.Context)
+
 // leaseJoin computes lease coverage from the leases' side: count the keys
 // under prefix (count-only, at revision R), list every lease and the keys
 // attached to it (TimeToLive with keys, which also gives the TTLs), and
@@ -48,6 +53,9 @@ func leaseJoin(ctx context.Context, cli *clientv3.Client, prefix string, timeout
 	before, err := count()
 	if err != nil {
 		return nil, nil, err
+	}
+	if joinAfterFirstCount != nil {
+		joinAfterFirstCount(ctx)
 	}
 	lctx, cancel := context.WithTimeout(ctx, timeout)
 	list, err := cli.Leases(lctx)

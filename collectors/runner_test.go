@@ -116,18 +116,20 @@ func TestLeaseJoinFallsBackOnWrites(t *testing.T) {
 	l := grant(t, cli, 3600)
 	seedV3(t, cli, "/registry/events/l%03d", 30, clientv3.WithLease(l))
 	seedV3(t, cli, "/registry/events/u%03d", 12)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; ctx.Err() == nil; i++ {
-			_, _ = cli.Put(ctx, "/registry/pods/busy", fmt.Sprint(i))
+	// A write lands between the join's two counts, every time: the join
+	// cannot be exact and must give way to the pinned walk.
+	writes := 0
+	collectors.SetJoinAfterFirstCount(t, func(ctx context.Context) {
+		writes++
+		if _, err := cli.Put(ctx, "/registry/pods/busy", fmt.Sprint(writes)); err != nil {
+			t.Errorf("busy write: %v", err)
 		}
-	}()
+	})
 	f := run(t, fleetFor(t, "busy", c), collectors.Options{Include: []string{"version", "event_leases"}})
-	cancel()
-	<-done
 	noErrors(t, f)
+	if writes != 1 {
+		t.Fatalf("the lease join ran %d times, want 1", writes)
+	}
 	el := f.Clusters[0].EventLeases
 	if el == nil || el.Method != collectors.MethodKeysOnly || el.Keys != 42 || el.Leased != 30 || el.Unleased != 12 || el.Leases != 1 {
 		t.Fatalf("coverage on a busy cluster: %+v", el)
