@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -98,10 +99,21 @@ func (t tokenCreds) GetRequestMetadata(ctx context.Context, _ ...string) (map[st
 // clusters with auth exist, and the choice is the operator's.
 func (tokenCreds) RequireTransportSecurity() bool { return false }
 
-// renewToken retries a call once with a fresh token when the server rejects
-// the cached one.
+// renewToken retries a call whose token the member rejected. A simple token
+// exists on a member only once it has applied the Authenticate entry, so a
+// member a few milliseconds behind the one that answered the login rejects
+// a good token: it is asked again, briefly, before a new login (itself a
+// raft entry) is paid for. A token rejected after that has expired.
 func (c *Conn) renewToken(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	err := invoker(ctx, method, req, reply, cc, opts...)
+	for wait := 20 * time.Millisecond; err != nil && staleToken(err) && wait <= 160*time.Millisecond; wait *= 2 {
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+		err = invoker(ctx, method, req, reply, cc, opts...)
+	}
 	if err != nil && staleToken(err) {
 		c.forgetToken()
 		err = invoker(ctx, method, req, reply, cc, opts...)

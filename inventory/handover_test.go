@@ -23,7 +23,7 @@ func TestDiscoverWithClientsHandsOver(t *testing.T) {
 	defer cancel()
 	idx := newIndexReader(t, ec)
 
-	before := idx.read(t)
+	before := idx.settled(t)
 	d, clients := DiscoverWithClients(ctx, c, conn)
 	defer clients.Close()
 	if !d.OK() || d.Reachable() != 3 {
