@@ -59,6 +59,8 @@ type Engine struct {
 	store    storage.Store
 	data     map[string]any
 	scopes   map[results.Scope]*scopeQuery
+	// memoRules are helper rules member queries share across members.
+	memoRules memoRules
 
 	mu     sync.Mutex
 	single map[string]*rego.PreparedEvalQuery // per-control queries, built on a failed evaluation only
@@ -123,6 +125,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 			inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true)),
 		scopes: map[results.Scope]*scopeQuery{},
 		single: map[string]*rego.PreparedEvalQuery{},
+	}
+	if !noMemo {
+		e.memoRules = findMemoRules(compiler)
 	}
 	for _, scope := range []results.Scope{results.ScopeMember, results.ScopeCluster, results.ScopeFleet} {
 		var cs []*control

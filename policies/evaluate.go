@@ -51,6 +51,10 @@ func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]resul
 			for range q.groups {
 				run.memo = append(run.memo, map[string][]verdict{})
 			}
+			if len(e.memoRules) > 0 {
+				run.rules = newMemoCache(e.memoRules)
+				run.memberOpts = append(slices.Clone(run.opts), rego.EvalVirtualCache(run.rules))
+			}
 		}
 		return run, nil
 	}
@@ -194,10 +198,23 @@ type evalRun struct {
 	memo []map[string][]verdict
 	key  []byte     // memo key scratch
 	asm  []assembly // per-subject verdict slots
+
+	// Member queries share memo rules' values through rules (memoCache);
+	// member is set while a member is judged.
+	rules      *memoCache
+	memberOpts []rego.EvalOption
+	member     bool
 }
 
 // eval runs one prepared query on one subject's input.
 func (run *evalRun) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.Value) (rego.ResultSet, error) {
+	if run.member && run.rules != nil {
+		run.memberOpts[0] = rego.EvalParsedInput(input)
+		run.rules.begin(input)
+		rs, err := pq.Eval(ctx, run.memberOpts...)
+		run.rules.end(err == nil)
+		return rs, err
+	}
 	run.opts[0] = rego.EvalParsedInput(input)
 	return pq.Eval(ctx, run.opts...)
 }
@@ -214,6 +231,7 @@ func (e *Engine) evalSubject(ctx context.Context, run *evalRun, q *scopeQuery, i
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
+	run.member = q == e.scopes[results.ScopeMember]
 	// Each control's verdict is assembled from its parts (a split control
 	// has two); a control whose query broke is judged alone instead.
 	vs := run.verdicts(len(q.order))

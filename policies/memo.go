@@ -28,6 +28,19 @@ type memoGroup struct {
 // inputPaths returns the static input paths a control reads, or ok=false
 // when they cannot be bounded to narrow ones.
 func inputPaths(comp *ast.Compiler, root ast.Ref) (paths []ast.Ref, ok bool) {
+	paths, ok = readPaths(comp, root)
+	if len(paths) == 0 {
+		return nil, false
+	}
+	return paths, ok
+}
+
+// readPaths returns the narrow input paths the rules at root and every rule
+// they reach read (none for rules on data alone), or ok=false when a rule
+// reads a wide or dynamic input path, uses `with`, or calls a
+// non-deterministic builtin (its value could differ between two
+// evaluations on the same facts).
+func readPaths(comp *ast.Compiler, root ast.Ref) (paths []ast.Ref, ok bool) {
 	seen := map[*ast.Rule]bool{}
 	queue := comp.GetRules(root)
 	ok = true
@@ -40,8 +53,16 @@ func inputPaths(comp *ast.Compiler, root ast.Ref) (paths []ast.Ref, ok bool) {
 		}
 		seen[r] = true
 		ast.WalkExprs(r, func(e *ast.Expr) bool {
-			if len(e.With) > 0 {
+			if len(e.With) > 0 || (e.IsCall() && nondeterministic(e.Operator())) {
 				ok = false
+			}
+			return false
+		})
+		ast.WalkTerms(r, func(t *ast.Term) bool {
+			if c, isCall := t.Value.(ast.Call); isCall && len(c) > 0 {
+				if op, isRef := c[0].Value.(ast.Ref); isRef && nondeterministic(op) {
+					ok = false
+				}
 			}
 			return false
 		})
@@ -61,12 +82,16 @@ func inputPaths(comp *ast.Compiler, root ast.Ref) (paths []ast.Ref, ok bool) {
 				}
 				paths = append(paths, p.Copy())
 			case ref.HasPrefix(ast.DefaultRootRef):
-				queue = append(queue, comp.GetRules(ref.StringPrefix())...)
+				// The rules at the ref's static prefix and, for a ref that
+				// goes on dynamically (data.x[k]), every rule below it.
+				p := ref.StringPrefix()
+				queue = append(queue, comp.GetRules(p)...)
+				queue = append(queue, comp.GetRulesWithPrefix(p)...)
 			}
 			return false
 		})
 	}
-	if !ok || inputVars != inputRefs || len(paths) == 0 {
+	if !ok || inputVars != inputRefs {
 		return nil, false
 	}
 	// Keep the shortest of nested paths; sort for a stable group key.
@@ -85,6 +110,11 @@ func inputPaths(comp *ast.Compiler, root ast.Ref) (paths []ast.Ref, ok bool) {
 	return out, true
 }
 
+func nondeterministic(op ast.Ref) bool {
+	b, found := ast.BuiltinMap[op.String()]
+	return found && b.Nondeterministic
+}
+
 // unique are member facts that differ on nearly every member (identity,
 // raft indexes, db sizes, timings, certificate dates): memoizing on them
 // would only add evaluations. A path is narrow when it neither is nor
@@ -92,7 +122,13 @@ func inputPaths(comp *ast.Compiler, root ast.Ref) (paths []ast.Ref, ok bool) {
 var unique = []ast.Ref{
 	ast.MustParseRef("input.member.name"), ast.MustParseRef("input.member.id"),
 	ast.MustParseRef("input.member.endpoint"), ast.MustParseRef("input.member.client_urls"),
-	ast.MustParseRef("input.member.peer_urls"), ast.MustParseRef("input.member.status"),
+	ast.MustParseRef("input.member.peer_urls"),
+	// Status: sizes, raft positions, revision and errors differ per member;
+	// the quota and the learner flag do not.
+	ast.MustParseRef("input.member.status.db_size"), ast.MustParseRef("input.member.status.db_size_in_use"),
+	ast.MustParseRef("input.member.status.leader"), ast.MustParseRef("input.member.status.raft_term"),
+	ast.MustParseRef("input.member.status.raft_index"), ast.MustParseRef("input.member.status.raft_applied_index"),
+	ast.MustParseRef("input.member.status.revision"), ast.MustParseRef("input.member.status.errors"),
 	ast.MustParseRef("input.member.health"), ast.MustParseRef("input.member.member_list"),
 	ast.MustParseRef("input.member.runs"), ast.MustParseRef("input.member.errors"),
 	ast.MustParseRef("input.member.unreachable_reason"), ast.MustParseRef("input.member.v3.keys"),

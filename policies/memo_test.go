@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
+
 	"github.com/etcdaudit/etcdaudit/collectors"
 	"github.com/etcdaudit/etcdaudit/results"
 )
@@ -65,8 +67,9 @@ func TestMemoSameResults(t *testing.T) {
 }
 
 // TestSplitSameResults: controls split into a per-member deny and a
-// memoized skip — sound, conflicting, or yielding non-strings — judge
-// exactly as when each is evaluated whole.
+// memoized skip — sound, conflicting, or yielding non-strings — and helper
+// rules shared across members (one conflicting, one also read under
+// `with`) judge exactly as when each control is evaluated whole, alone.
 func TestSplitSameResults(t *testing.T) {
 	ctx := context.Background()
 	cfg := Config{PolicyDirs: []string{"../testdata/policies/split-skip"}}
@@ -88,6 +91,11 @@ func TestSplitSameResults(t *testing.T) {
 	}
 	if split < 4 { // the three test controls and ETCD-HEALTH-009
 		t.Fatalf("%d split controls, want at least 4", split)
+	}
+	for _, name := range []string{"data.etcdaudit.controls.test.split_conflict.which", "data.etcdaudit.controls.test.split_with.v"} {
+		if with.memoRules.lookup(ast.MustParseRef(name)) == nil {
+			t.Errorf("%s is not shared across members", name)
+		}
 	}
 	statuses := map[string]map[results.Status]int{}
 	for _, f := range []*collectors.Facts{syntheticFleet(200), syntheticFleet(200, true), mutatedFleet(4)} {
@@ -121,6 +129,7 @@ func TestSplitSameResults(t *testing.T) {
 		"TEST-SPLIT-001": {results.Failed, results.Skipped, results.Passed},
 		"TEST-SPLIT-002": {results.Error, results.Passed},
 		"TEST-SPLIT-003": {results.Error, results.Passed},
+		"TEST-SPLIT-004": {results.Failed},
 	} {
 		for _, st := range want {
 			if statuses[id][st] == 0 {
