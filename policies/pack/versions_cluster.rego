@@ -31,16 +31,25 @@ lowest_line := min({[versions.index[l], l] | some l in server_lines})[1] if {
 
 lowest := versions.lowest(servers)
 
-reported[m.name] := m.version.cluster if {
-	some m in input.cluster.members
+# [member, cluster version] pairs. A set, not an object keyed by name: two
+# members may share a name (or have none yet), which must not turn the
+# control into a rule conflict.
+reported contains [member_label(m, i), m.version.cluster] if {
+	some i, m in input.cluster.members
 	m.version.cluster != ""
 }
 
-reported_lines := {versions.line(c) | some c in reported}
+member_label(m, i) := m.name if {
+	m.name != ""
+} else := m.endpoint if {
+	m.endpoint != ""
+} else := sprintf("member #%d", [i + 1])
+
+reported_lines := {versions.line(c) | some [_, c] in reported}
 
 deny contains msg if {
 	count(reported_lines) > 1
-	pairs := [sprintf("%s: %s", [n, c]) | some n, c in reported]
+	pairs := [sprintf("%s: %s", [n, c]) | some [n, c] in reported]
 	msg := sprintf("members disagree on the cluster version (%s): a member has not caught up with the leader", [concat(", ", pairs)])
 }
 

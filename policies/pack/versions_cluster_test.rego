@@ -35,3 +35,14 @@ test_fail_off_path_lines if {
 	some m in c.deny with input as cluster([["9.1.0", "9.0.0"], ["9.1.2", "9.0.0"]])
 	contains(m, "cluster version 9.0 but the lowest member runs 9.1.0")
 }
+
+# Members without a name (not started yet) or sharing one still compare,
+# labelled by endpoint or position, instead of a rule conflict.
+test_fail_disagree_nameless if {
+	some m in c.deny with input as {"cluster": {"members": [
+		{"name": "", "endpoint": "https://10.0.0.1:2379", "version": {"server": "3.5.35", "cluster": "3.5.0"}},
+		{"name": "", "version": {"server": "3.5.35", "cluster": "3.4.0"}},
+		{"name": "", "version": {"server": "3.5.35", "cluster": "3.5.0"}},
+	]}}
+	contains(m, "members disagree on the cluster version (https://10.0.0.1:2379: 3.5.0, member #2: 3.4.0, member #3: 3.5.0)")
+}
