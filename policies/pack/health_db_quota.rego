@@ -15,6 +15,7 @@
 #   needs: [status]
 package etcdaudit.controls.health.db_quota
 
+import data.etcdaudit.lib.ratio
 import data.etcdaudit.lib.versions
 
 # This control runs for every member: its rules read input and data
@@ -30,10 +31,30 @@ quota_src := "reported by the server" if {
 	input.member.status.db_size_quota > 0
 } else := "default; the server does not report it before 3.6"
 
+# limit is the largest whole db size at or below db_quota_ratio_max of the
+# quota, in exact integers: the db size is a whole number of bytes, so
+# size/quota > max <=> size*d > n*quota (max = n/d, quota > 0) <=> size >
+# floor(n*quota/d). It depends on the quota and the baseline only, so it is
+# worked out once per distinct quota (README, Performance) and a passing
+# member pays one integer comparison instead of a division and an exact
+# rational comparison. Undefined (the quota not positive, the threshold not
+# a plain decimal) when the rule below judges with OPA's arithmetic.
+limit := ratio.floor_div(n * quota, d) if {
+	quota > 0
+	[n, d] := ratio.scale(data.etcdaudit.baseline.db_quota_ratio_max)
+}
+
 deny contains msg if {
 	status := input.member.status
-	baseline := data.etcdaudit.baseline
-	ratio := status.db_size / quota
-	ratio > baseline.db_quota_ratio_max
-	msg := sprintf("db size %s MiB is %s%% of the %s MiB quota (%s), above %s%%: compact and defragment, or raise --quota-backend-bytes before NOSPACE", [versions.num(status.db_size / 1048576), versions.num(ratio * 100), versions.num(quota / 1048576), quota_src, versions.num(baseline.db_quota_ratio_max * 100)])
+	status.db_size > limit
+	msg := message(status)
 }
+
+deny contains msg if {
+	not limit
+	status := input.member.status
+	status.db_size / quota > data.etcdaudit.baseline.db_quota_ratio_max
+	msg := message(status)
+}
+
+message(status) := sprintf("db size %s MiB is %s%% of the %s MiB quota (%s), above %s%%: compact and defragment, or raise --quota-backend-bytes before NOSPACE", [versions.num(status.db_size / 1048576), versions.num((status.db_size / quota) * 100), versions.num(quota / 1048576), quota_src, versions.num(data.etcdaudit.baseline.db_quota_ratio_max * 100)])

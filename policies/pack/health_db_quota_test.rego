@@ -17,3 +17,44 @@ test_fail_reported_quota if {
 }
 
 test_missing_yields_nothing if count(c.deny) == 0 with input as {"member": {}}
+
+# Boundaries of the integer form (size > floor(max * quota)): exactly at
+# the threshold passes, one byte above fails.
+test_boundary_reported_quota if {
+	count(c.deny) == 0 with input as st(800, 1000)
+	count(c.deny) == 1 with input as st(801, 1000)
+}
+
+# 0.8 * 2 GiB = 1717986918.4 bytes.
+test_boundary_default_quota if {
+	c.limit == 1717986918 with input as st(1, 0)
+	count(c.deny) == 0 with input as st(1717986918, 0)
+	count(c.deny) == 1 with input as st(1717986919, 0)
+}
+
+test_missing_quota_uses_default if {
+	some msg in c.deny with input as {"member": {"status": {"db_size": 1717986919}}}
+	contains(msg, "of the 2048 MiB quota (default")
+	count(c.deny) == 0 with input as {"member": {"status": {"db_size": 1717986918}}}
+}
+
+test_threshold_with_more_digits if {
+	count(c.deny) == 0 with input as st(950, 1000) with data.etcdaudit.baseline.db_quota_ratio_max as 0.95
+	count(c.deny) == 1 with input as st(951, 1000) with data.etcdaudit.baseline.db_quota_ratio_max as 0.95
+}
+
+# A threshold in exponent form falls back to OPA's arithmetic: same verdicts.
+test_exponent_threshold_falls_back if {
+	not c.limit with input as st(1, 1000) with data.etcdaudit.baseline.db_quota_ratio_max as 8e-1
+	count(c.deny) == 0 with input as st(800, 1000) with data.etcdaudit.baseline.db_quota_ratio_max as 8e-1
+	count(c.deny) == 1 with input as st(801, 1000) with data.etcdaudit.baseline.db_quota_ratio_max as 8e-1
+}
+
+# A zero default quota (a bad --data file) judges nothing rather than
+# failing every member or dividing by zero.
+test_zero_quota_yields_nothing if {
+	not c.limit with input as st(801, 0) with data.etcdaudit.baseline.db_quota_default_bytes as 0
+	count(c.deny) == 0 with input as st(801, 0) with data.etcdaudit.baseline.db_quota_default_bytes as 0
+}
+
+test_empty_db_passes if count(c.deny) == 0 with input as st(0, 0)

@@ -16,6 +16,7 @@
 #   needs: [version, status]
 package etcdaudit.controls.health.fragmentation
 
+import data.etcdaudit.lib.ratio
 import data.etcdaudit.lib.versions
 
 # This control runs for every member: the cheap size test comes first, the
@@ -24,15 +25,35 @@ import data.etcdaudit.lib.versions
 
 reports_in_use if semver.compare(input.member.version.server, "3.4.0") >= 0
 
+# keep is [d - n, d] for fragmentation_max = n/d: with size > 0,
+# 1 - in_use/size > n/d <=> in_use*d < (d - n)*size, two integer
+# multiplications and an integer comparison where the old form paid a
+# division, a subtraction and an exact rational comparison for every
+# member. It reads the baseline only, so it is worked out once. Undefined
+# (the threshold not a plain decimal) when the rule below judges with
+# OPA's arithmetic.
+keep := [d - n, d] if [n, d] := ratio.scale(data.etcdaudit.baseline.fragmentation_max)
+
 deny contains msg if {
 	status := input.member.status
-	baseline := data.etcdaudit.baseline
-	status.db_size >= baseline.fragmentation_min_db_bytes
+	status.db_size >= data.etcdaudit.baseline.fragmentation_min_db_bytes
+	status.db_size > 0
 	reports_in_use
-	frag := 1 - (status.db_size_in_use / status.db_size)
-	frag > baseline.fragmentation_max
-	msg := sprintf("db file %s MiB, %s MiB in use: %s%% fragmented (above %s%%); run `etcdctl defrag` on this member (one member at a time, it blocks reads and writes while it runs)", [versions.num(status.db_size / 1048576), versions.num(status.db_size_in_use / 1048576), versions.num(frag * 100), versions.num(baseline.fragmentation_max * 100)])
+	[k, d] := keep
+	status.db_size_in_use * d < k * status.db_size
+	msg := message(status)
 }
+
+deny contains msg if {
+	not keep
+	status := input.member.status
+	status.db_size >= data.etcdaudit.baseline.fragmentation_min_db_bytes
+	reports_in_use
+	1 - (status.db_size_in_use / status.db_size) > data.etcdaudit.baseline.fragmentation_max
+	msg := message(status)
+}
+
+message(status) := sprintf("db file %s MiB, %s MiB in use: %s%% fragmented (above %s%%); run `etcdctl defrag` on this member (one member at a time, it blocks reads and writes while it runs)", [versions.num(status.db_size / 1048576), versions.num(status.db_size_in_use / 1048576), versions.num((1 - (status.db_size_in_use / status.db_size)) * 100), versions.num(data.etcdaudit.baseline.fragmentation_max * 100)])
 
 skip contains msg if {
 	not reports_in_use

@@ -21,3 +21,42 @@ test_skip_before_3_4 if {
 }
 
 test_missing_yields_nothing if count(c.deny) == 0 with input as {"member": {"version": {"server": "3.5.35"}}}
+
+# Boundaries of the integer form (in_use*d < (d-n)*size): exactly 50%
+# fragmented passes, one byte more fails.
+test_boundary_exactly_at_threshold if {
+	count(c.deny) == 0 with input as st("3.5.35", 200 * mib, 100 * mib)
+	some msg in c.deny with input as st("3.5.35", 200 * mib, (100 * mib) - 1)
+	contains(msg, "50% fragmented")
+}
+
+test_boundary_min_size if {
+	count(c.deny) == 1 with input as st("3.5.35", 100 * mib, 0)
+	count(c.deny) == 0 with input as st("3.5.35", (100 * mib) - 1, 0)
+}
+
+test_threshold_with_more_digits if {
+	count(c.deny) == 0 with input as st("3.5.35", 1000, 750) with data.etcdaudit.baseline.fragmentation_max as 0.25 with data.etcdaudit.baseline.fragmentation_min_db_bytes as 0
+	count(c.deny) == 1 with input as st("3.5.35", 1000, 749) with data.etcdaudit.baseline.fragmentation_max as 0.25 with data.etcdaudit.baseline.fragmentation_min_db_bytes as 0
+}
+
+test_zero_threshold if {
+	count(c.deny) == 0 with input as st("3.5.35", 1000, 1000) with data.etcdaudit.baseline.fragmentation_max as 0 with data.etcdaudit.baseline.fragmentation_min_db_bytes as 0
+	count(c.deny) == 1 with input as st("3.5.35", 1000, 999) with data.etcdaudit.baseline.fragmentation_max as 0 with data.etcdaudit.baseline.fragmentation_min_db_bytes as 0
+}
+
+# A zero-sized file (possible only with fragmentation_min_db_bytes 0) is
+# not fragmented and is no division by zero.
+test_zero_size_yields_nothing if {
+	count(c.deny) == 0 with input as st("3.5.35", 0, 0) with data.etcdaudit.baseline.fragmentation_min_db_bytes as 0
+	count(c.deny) == 0 with input as st("3.5.35", 0, 0) with data.etcdaudit.baseline.fragmentation_min_db_bytes as 0 with data.etcdaudit.baseline.fragmentation_max as 5e-1
+}
+
+# A threshold in exponent form falls back to OPA's arithmetic: same verdicts.
+test_exponent_threshold_falls_back if {
+	not c.keep with input as st("3.5.35", 200 * mib, 100 * mib) with data.etcdaudit.baseline.fragmentation_max as 5e-1
+	count(c.deny) == 0 with input as st("3.5.35", 200 * mib, 100 * mib) with data.etcdaudit.baseline.fragmentation_max as 5e-1
+	count(c.deny) == 1 with input as st("3.5.35", 200 * mib, (100 * mib) - 1) with data.etcdaudit.baseline.fragmentation_max as 5e-1
+}
+
+test_missing_in_use_yields_nothing if count(c.deny) == 0 with input as {"member": {"version": {"server": "3.5.35"}, "status": {"db_size": 1000 * mib}}}
