@@ -37,23 +37,18 @@ quota_src := "reported by the server" if {
 # floor(n*quota/d). It depends on the quota and the baseline only, so it is
 # worked out once per distinct quota (README, Performance) and a passing
 # member pays one integer comparison instead of a division and an exact
-# rational comparison. Undefined (the quota not positive, the threshold not
-# a plain decimal) when the rule below judges with OPA's arithmetic.
+# rational comparison. A threshold that is not a plain decimal (exponent
+# form) falls back to OPA's arithmetic, max*quota, the same test; a quota
+# that is not positive (a bad --data file) judges nothing, as the division
+# by zero did before.
 limit := ratio.floor_div(n * quota, d) if {
 	quota > 0
 	[n, d] := ratio.scale(data.etcdaudit.baseline.db_quota_ratio_max)
-}
+} else := data.etcdaudit.baseline.db_quota_ratio_max * quota if quota > 0
 
 deny contains msg if {
 	status := input.member.status
 	status.db_size > limit
-	msg := message(status)
-}
-
-deny contains msg if {
-	not limit
-	status := input.member.status
-	status.db_size / quota > data.etcdaudit.baseline.db_quota_ratio_max
 	msg := message(status)
 }
 

@@ -45,7 +45,7 @@ test_threshold_with_more_digits if {
 
 # A threshold in exponent form falls back to OPA's arithmetic: same verdicts.
 test_exponent_threshold_falls_back if {
-	not c.limit with input as st(1, 1000) with data.etcdaudit.baseline.db_quota_ratio_max as 8e-1
+	c.limit == 800 with input as st(1, 1000) with data.etcdaudit.baseline.db_quota_ratio_max as 8e-1
 	count(c.deny) == 0 with input as st(800, 1000) with data.etcdaudit.baseline.db_quota_ratio_max as 8e-1
 	count(c.deny) == 1 with input as st(801, 1000) with data.etcdaudit.baseline.db_quota_ratio_max as 8e-1
 }
@@ -58,3 +58,9 @@ test_zero_quota_yields_nothing if {
 }
 
 test_empty_db_passes if count(c.deny) == 0 with input as st(0, 0)
+
+# The fallback limit need not be whole: 0.8 * 1001 = 800.8.
+test_exponent_threshold_fractional_limit if {
+	count(c.deny) == 0 with input as st(800, 1001) with data.etcdaudit.baseline.db_quota_ratio_max as 8e-1
+	count(c.deny) == 1 with input as st(801, 1001) with data.etcdaudit.baseline.db_quota_ratio_max as 8e-1
+}

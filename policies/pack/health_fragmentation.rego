@@ -29,10 +29,12 @@ reports_in_use if semver.compare(input.member.version.server, "3.4.0") >= 0
 # 1 - in_use/size > n/d <=> in_use*d < (d - n)*size, two integer
 # multiplications and an integer comparison where the old form paid a
 # division, a subtraction and an exact rational comparison for every
-# member. It reads the baseline only, so it is worked out once. Undefined
-# (the threshold not a plain decimal) when the rule below judges with
-# OPA's arithmetic.
-keep := [d - n, d] if [n, d] := ratio.scale(data.etcdaudit.baseline.fragmentation_max)
+# member. It reads the baseline only, so it is worked out once. A
+# threshold that is not a plain decimal (exponent form) falls back to
+# OPA's arithmetic: [1 - max, 1], the same test.
+keep := [d - n, d] if {
+	[n, d] := ratio.scale(data.etcdaudit.baseline.fragmentation_max)
+} else := [1 - data.etcdaudit.baseline.fragmentation_max, 1]
 
 deny contains msg if {
 	status := input.member.status
@@ -41,15 +43,6 @@ deny contains msg if {
 	reports_in_use
 	[k, d] := keep
 	status.db_size_in_use * d < k * status.db_size
-	msg := message(status)
-}
-
-deny contains msg if {
-	not keep
-	status := input.member.status
-	status.db_size >= data.etcdaudit.baseline.fragmentation_min_db_bytes
-	reports_in_use
-	1 - (status.db_size_in_use / status.db_size) > data.etcdaudit.baseline.fragmentation_max
 	msg := message(status)
 }
 
