@@ -17,25 +17,33 @@ package etcdaudit.controls.security.cert_expiry
 
 import data.etcdaudit.lib.versions
 
-# This control runs for every member: its rules read input and data
-# directly, with no helper rule on the path of a passing member, and the
-# test that rejects most members comes first (comparing a fractional day
-# count is not cheap in OPA) (README, Performance).
+# This control runs for every member: one deny body and one comparison
+# for a passing member (a fractional day count compares through OPA's
+# exact rational maths, so each comparison counts) (README, Performance).
+# A certificate fails when expired (days < 0) or when 0 <= days <=
+# cert_expiry_days; bound is the largest day count that can fail, so
+# days <= bound lets through exactly the members the message rules judge
+# (bound is 0 for a negative threshold, where only expired ones fail, and
+# the message rules leave 0 days then unjudged as before).
+
+bound := limit if {
+	limit := data.etcdaudit.baseline.cert_expiry_days
+	limit >= 0
+} else := 0
 
 deny contains msg if {
 	s := input.member.security
 	d := s.cert_days_left
-	d < 0
-	msg := sprintf("server certificate (%s) expired on %s, %s days ago: clients verifying it cannot connect; rotate it now", [object.get(s, "cert_subject", "?"), s.cert_not_after, versions.num(0 - d)])
+	d <= bound
+	msg := message(s, d)
 }
 
-deny contains msg if {
-	s := input.member.security
-	d := s.cert_days_left
+message(s, d) := sprintf("server certificate (%s) expired on %s, %s days ago: clients verifying it cannot connect; rotate it now", [object.get(s, "cert_subject", "?"), s.cert_not_after, versions.num(0 - d)]) if {
+	d < 0
+} else := sprintf("server certificate (%s) expires on %s, in %s days (threshold %d): rotate it", [object.get(s, "cert_subject", "?"), s.cert_not_after, versions.num(d), limit]) if {
 	limit := data.etcdaudit.baseline.cert_expiry_days
 	d <= limit
 	d >= 0
-	msg := sprintf("server certificate (%s) expires on %s, in %s days (threshold %d): rotate it", [object.get(s, "cert_subject", "?"), s.cert_not_after, versions.num(d), limit])
 }
 
 skip contains "plain http: no server certificate" if input.member.security.scheme != "https"

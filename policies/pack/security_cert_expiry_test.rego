@@ -21,3 +21,27 @@ test_skip_http if count(c.skip) == 1 with input as {"member": {"security": {"sch
 test_skip_no_expiry if count(c.skip) == 1 with input as {"member": {"security": {"scheme": "https"}}}
 
 test_missing_yields_nothing if count(c.deny) == 0 with input as {"member": {}}
+
+# Boundaries: exactly at the threshold fails, just above passes; 0 days
+# left is expiring, not expired; a fraction below 0 is expired.
+test_boundary_at_threshold if {
+	count(c.deny) == 1 with input as s(30)
+	count(c.deny) == 0 with input as s(30.000001)
+	some msg in c.deny with input as s(0)
+	contains(msg, "in 0 days")
+	some msg2 in c.deny with input as s(-0.25)
+	contains(msg2, "expired on")
+}
+
+# A negative threshold (a bad --data file) still fails expired
+# certificates, and nothing else.
+test_negative_threshold if {
+	count(c.deny) == 1 with input as s(-1) with data.etcdaudit.baseline.cert_expiry_days as -5
+	count(c.deny) == 0 with input as s(0) with data.etcdaudit.baseline.cert_expiry_days as -5
+	count(c.deny) == 0 with input as s(3) with data.etcdaudit.baseline.cert_expiry_days as -5
+}
+
+test_zero_threshold if {
+	count(c.deny) == 1 with input as s(0) with data.etcdaudit.baseline.cert_expiry_days as 0
+	count(c.deny) == 0 with input as s(0.5) with data.etcdaudit.baseline.cert_expiry_days as 0
+}
