@@ -88,7 +88,7 @@ func (mr memoRules) lookup(ref ast.Ref) *memoRule {
 // conflict, so a failed query's values are dropped.
 type memoCache struct {
 	rules   memoRules
-	inner   topdown.VirtualCache
+	inner   frameCache
 	depth   int
 	input   ast.Value
 	key     []byte
@@ -114,7 +114,7 @@ func newMemoCache(rules memoRules) *memoCache {
 // begin readies the cache for one query on input; end records (ok) or
 // drops its memo values.
 func (c *memoCache) begin(input ast.Value) {
-	c.inner = topdown.NewVirtualCache()
+	c.inner.reset()
 	c.depth = 0
 	c.input = input
 	c.pending = c.pending[:0]
@@ -132,7 +132,8 @@ func (c *memoCache) end(ok bool) {
 		}
 	}
 	c.pending = c.pending[:0]
-	c.inner, c.input = nil, nil
+	c.inner.reset()
+	c.input = nil
 }
 
 func (c *memoCache) Push() { c.depth++; c.inner.Push() }
@@ -161,3 +162,5 @@ func (c *memoCache) Put(ref ast.Ref, value *ast.Term) {
 }
 
 func (c *memoCache) Keys() []ast.Ref { return c.inner.Keys() }
+
+var _ topdown.VirtualCache = (*memoCache)(nil)
