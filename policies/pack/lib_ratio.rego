@@ -3,7 +3,8 @@
 #   Exact threshold tests that stay cheap for every member. OPA 1.20 does
 #   non-integer arithmetic in arbitrary precision and compares unequal
 #   non-integers through exact rationals, which cost more than the rest of a
-#   member's judgement; integers it adds, multiplies and compares in int64.
+#   member's judgement; integers it multiplies with big.Int (no rounding, no
+#   decimal formatting) and compares in int64.
 #   A decimal threshold t is written once as n/d (integers, d a power of
 #   ten), so a/b > t becomes the integer test a*d > n*b (b > 0).
 package etcdaudit.lib.ratio
