@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/etcdaudit/etcdaudit/collectors"
+	"github.com/etcdaudit/etcdaudit/internal/units"
 )
 
 // FactKind names a fact change.
@@ -206,8 +207,8 @@ func diffMember(p, c *collectors.MemberFacts, at scanTimes, o DriftOptions) []Fa
 		}
 		a, b := p.Status.DBSize, c.Status.DBSize
 		if a > 0 && b-a >= o.DBGrowthMinBytes && float64(b-a)/float64(a) >= o.DBGrowthRatio {
-			add(FactChange{Kind: DBSizeGrew, From: bytesIEC(a), To: bytesIEC(b), Worse: true,
-				Message: fmt.Sprintf("db size grew %s → %s (+%.0f%%)", bytesIEC(a), bytesIEC(b), 100*float64(b-a)/float64(a))})
+			add(FactChange{Kind: DBSizeGrew, From: units.Bytes(a), To: units.Bytes(b), Worse: true,
+				Message: fmt.Sprintf("db size grew %s → %s (+%.0f%%)", units.Bytes(a), units.Bytes(b), 100*float64(b-a)/float64(a))})
 		}
 	}
 	if p.Security != nil && c.Security != nil {
@@ -474,17 +475,4 @@ func orNone(s string) string {
 		return "no reason given"
 	}
 	return s
-}
-
-func bytesIEC(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/etcdaudit/etcdaudit/collectors"
+	"github.com/etcdaudit/etcdaudit/internal/units"
 	"github.com/etcdaudit/etcdaudit/results"
 )
 
@@ -29,7 +30,7 @@ func fillMember(hm *htmlMember, f *collectors.MemberFacts, now time.Time) {
 	if s := f.Status; s != nil {
 		hm.Leader = s.Leader != "" && s.Leader == f.ID
 		hm.Raft = fmt.Sprintf("term %d, index %d, applied %d", s.RaftTerm, s.RaftIndex, s.RaftAppliedIndex)
-		hm.DB = bytesText(s.DBSize) + " (in use " + bytesText(s.DBSizeInUse) + ")"
+		hm.DB = units.Bytes(s.DBSize) + " (in use " + units.Bytes(s.DBSizeInUse) + ")"
 		for _, e := range s.Errors {
 			hm.Errors = append(hm.Errors, "status: "+e)
 		}
@@ -195,19 +196,6 @@ func countsText(c results.Counts) string {
 		}
 	}
 	return strings.Join(parts, ", ")
-}
-
-func bytesText(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // redactEndpoint hides a password written into an endpoint URL
