@@ -261,3 +261,16 @@ type LeaseCoverage struct {
 	// the most keys first, at most 1,000).
 	TTLProbed int64 `json:"ttl_probed"`
 }
+
+// Label names a member in results, drift and messages: its name, or for a
+// member that never started (no name yet) its ID, or its endpoint.
+func (m *MemberFacts) Label() string {
+	switch {
+	case m.Name != "":
+		return m.Name
+	case m.ID != "":
+		return m.ID
+	default:
+		return m.Endpoint
+	}
+}

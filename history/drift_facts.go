@@ -116,12 +116,12 @@ func diffCluster(p, c *collectors.ClusterFacts, at scanTimes, o DriftOptions) []
 
 	pairs, added, removed := pairMembers(p.Members, c.Members)
 	for _, m := range added {
-		add(FactChange{Kind: MemberAdded, Member: memberLabel(m), To: m.Endpoint,
-			Message: fmt.Sprintf("member %s (%s) joined", memberLabel(m), m.Endpoint)})
+		add(FactChange{Kind: MemberAdded, Member: m.Label(), To: m.Endpoint,
+			Message: fmt.Sprintf("member %s (%s) joined", m.Label(), m.Endpoint)})
 	}
 	for _, m := range removed {
-		add(FactChange{Kind: MemberRemoved, Member: memberLabel(m), From: m.Endpoint, Worse: true,
-			Message: fmt.Sprintf("member %s (%s) is gone", memberLabel(m), m.Endpoint)})
+		add(FactChange{Kind: MemberRemoved, Member: m.Label(), From: m.Endpoint, Worse: true,
+			Message: fmt.Sprintf("member %s (%s) is gone", m.Label(), m.Endpoint)})
 	}
 	for _, pr := range pairs {
 		for _, f := range diffMember(pr[0], pr[1], at, o) {
@@ -173,7 +173,7 @@ func withCluster(name string, fs []FactChange) []FactChange {
 }
 
 func diffMember(p, c *collectors.MemberFacts, at scanTimes, o DriftOptions) []FactChange {
-	name := memberLabel(c)
+	name := c.Label()
 	var out []FactChange
 	add := func(f FactChange) { f.Member = name; out = append(out, f) }
 	switch {
@@ -312,17 +312,6 @@ func pairMembers(from, to []collectors.MemberFacts) (pairs [][2]*collectors.Memb
 		}
 	}
 	return pairs, added, removed
-}
-
-func memberLabel(m *collectors.MemberFacts) string {
-	switch {
-	case m.Name != "":
-		return m.Name
-	case m.ID != "":
-		return m.ID
-	default:
-		return m.Endpoint
-	}
 }
 
 func clusterVersion(c *collectors.ClusterFacts) string {

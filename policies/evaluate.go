@@ -171,18 +171,8 @@ func (e *Engine) evalCluster(ctx context.Context, run *evalRun, in *inputs, fact
 	return nil
 }
 
-// MemberKey names a member in results: its name, or for a member that never
-// started (no name yet) its ID, or its endpoint.
-func MemberKey(m *collectors.MemberFacts) string {
-	switch {
-	case m.Name != "":
-		return m.Name
-	case m.ID != "":
-		return m.ID
-	default:
-		return m.Endpoint
-	}
-}
+// MemberKey names a member in results (see collectors.MemberFacts.Label).
+func MemberKey(m *collectors.MemberFacts) string { return m.Label() }
 
 type missingFunc func(c *control) (results.Status, string)
 
