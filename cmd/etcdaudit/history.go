@@ -59,6 +59,9 @@ func newHistoryCmd(a *app) *cobra.Command {
 <state-dir>/history.db: the report and its facts, compressed, written in one atomic
 transaction. A scan is named by its id, an unambiguous id prefix, "latest",
 "latest~N", a time or date (the newest scan at or before it) or an age ("24h", "7d").`,
+		Example: `  etcdaudit history list --state-dir /var/lib/etcdaudit -n 10
+  etcdaudit history show latest~1 --state-dir /var/lib/etcdaudit
+  etcdaudit history prune --keep 90 --max-age 90d --state-dir /var/lib/etcdaudit`,
 	}
 	cmd.AddCommand(newHistoryListCmd(a), newHistoryShowCmd(a), newHistoryPruneCmd(a), newHistoryCheckCmd(a))
 	return cmd
@@ -223,9 +226,10 @@ later recorded scan (scan --state-dir and serve), so one setting serves both mod
 func newHistoryCheckCmd(a *app) *cobra.Command {
 	var dir string
 	cmd := &cobra.Command{
-		Use:   "check",
-		Short: "Verify the history file: bbolt page consistency and every scan's report and facts present",
-		Args:  cobra.NoArgs,
+		Use:     "check",
+		Short:   "Verify the history file: bbolt page consistency and every scan's report and facts present",
+		Example: "  etcdaudit history check --state-dir /var/lib/etcdaudit",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := openHistory(cmd, dir)
 			if err != nil {

@@ -20,6 +20,9 @@ func newInventoryCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inventory",
 		Short: "Check a fleet inventory and discover its clusters' members",
+		Example: `  etcdaudit inventory validate -f fleet.yaml
+  etcdaudit inventory discover -f fleet.yaml -o json
+  etcdaudit inventory discover --endpoints https://10.0.0.1:2379 --cacert ca.pem --cert me.pem --key me-key.pem`,
 	}
 	cmd.AddCommand(newInventoryValidateCmd(a), newInventoryDiscoverCmd(a))
 	return cmd

@@ -22,6 +22,9 @@ func newPolicyCmd(a *app) *cobra.Command {
 		Long: `Controls are Rego packages under etcdaudit.controls with METADATA annotations
 (title, description, custom.id, custom.impact 0..1, custom.scope member|cluster|fleet,
 custom.tags, custom.remediation, custom.refs, custom.needs). See README "Policies".`,
+		Example: `  etcdaudit policy list --tags v2
+  etcdaudit policy test ./our-controls
+  etcdaudit policy check ./our-controls --data baseline-override.yaml`,
 	}
 	cmd.AddCommand(newPolicyListCmd(a), newPolicyTestCmd(a), newPolicyCheckCmd(a))
 	return cmd
@@ -38,7 +41,10 @@ func newPolicyListCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the controls: id, scope, impact, tags, title",
-		Args:  cobra.NoArgs,
+		Example: `  etcdaudit policy list
+  etcdaudit policy list --controls 'ETCD-VER-*' -o json
+  etcdaudit policy list --policy ./our-controls --no-builtin`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" {
 				return &exitError{code: results.ExitTool, err: fmt.Errorf("-o %q: want table or json", output)}
@@ -158,6 +164,8 @@ func newPolicyCheckCmd(a *app) *cobra.Command {
 		Long: `check compiles the bundled pack and DIRs and reports, with file:line, every compile error,
 a control package without METADATA or custom.id, duplicate ids, an impact outside 0..1,
 an unknown scope or needed fact; and every --data file's type errors. Exit 1 on any problem.`,
+		Example: `  etcdaudit policy check
+  etcdaudit policy check ./our-controls --data baseline-override.yaml`,
 		RunE: func(cmd *cobra.Command, dirs []string) error {
 			e, err := policies.New(cmd.Context(), policies.Config{PolicyDirs: dirs, NoBuiltin: noBuiltin, DataFiles: dataFiles})
 			if err != nil {
