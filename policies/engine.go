@@ -61,6 +61,9 @@ type Engine struct {
 	scopes   map[results.Scope]*scopeQuery
 	// memoRules are helper rules member queries share across members.
 	memoRules memoRules
+	// shape is the part of the facts the selected controls can read
+	// (nil: all of it); only that is converted (prune.go).
+	shape *shape
 
 	mu     sync.Mutex
 	single map[string]*rego.PreparedEvalQuery // per-control queries, built on a failed evaluation only
@@ -144,6 +147,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("prepare %s query: %w", scope, err)
 		}
 		e.scopes[scope] = q
+	}
+	if !noPrune {
+		e.shape = e.factsShape()
 	}
 	return e, nil
 }

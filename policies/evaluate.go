@@ -27,7 +27,7 @@ func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]resul
 	if facts == nil {
 		return nil, fmt.Errorf("evaluate: no facts")
 	}
-	in, err := buildInputs(facts)
+	in, err := buildInputs(facts, e.shape)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package policies
 
 import (
 	"fmt"
+	"reflect"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
@@ -28,13 +29,15 @@ var (
 
 // buildInputs converts facts with encoding/json's rules (toAST), so Rego
 // sees exactly the fields of a saved facts file: eval on a saved file and
-// the scan that saved it give the same results.
-func buildInputs(f *collectors.Facts) (*inputs, error) {
-	v, err := toAST(f)
+// the scan that saved it give the same results. Only the part of the facts
+// sh names is converted (nil: all of it; see prune.go).
+func buildInputs(f *collectors.Facts, sh *shape) (*inputs, error) {
+	var c converter
+	t, err := c.shaped(reflect.ValueOf(f), sh)
 	if err != nil {
 		return nil, fmt.Errorf("convert facts: %w", err)
 	}
-	root, ok := v.(ast.Object)
+	root, ok := t.Value.(ast.Object)
 	if !ok {
 		return nil, fmt.Errorf("convert facts: not an object")
 	}

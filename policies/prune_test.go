@@ -1,0 +1,208 @@
+package policies
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/etcdaudit/etcdaudit/collectors"
+	"github.com/etcdaudit/etcdaudit/results"
+)
+
+// shapeString lists the paths a shape keeps, for logs and assertions.
+func shapeString(s *shape, prefix string, out *[]string) {
+	switch {
+	case s == nil:
+		*out = append(*out, prefix+" (nil)")
+	case s.full:
+		*out = append(*out, prefix)
+	case s.elem != nil:
+		shapeString(s.elem, prefix+"[_]", out)
+	case len(s.kids) == 0:
+		*out = append(*out, prefix+" {}")
+	}
+	if s != nil && !s.full {
+		for k, c := range s.kids {
+			shapeString(c, prefix+"."+k, out)
+		}
+	}
+	sort.Strings(*out)
+}
+
+func memberControlIDs(t *testing.T) []string {
+	e, err := New(context.Background(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range e.Controls() {
+		if c.Scope == results.ScopeMember {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
+}
+
+// TestPruneSameResults: converting only the facts the selected controls
+// read changes the cost, never a verdict or a message — for the whole pack,
+// the member controls alone, one control, user controls, the seed's
+// baseline, on the synthetic, mutated, seed, demo and hostile facts.
+func TestPruneSameResults(t *testing.T) {
+	ctx := context.Background()
+	configs := map[string]Config{
+		"pack":          {},
+		"member":        {Controls: memberControlIDs(t)},
+		"health-member": {Controls: []string{"ETCD-HEALTH-001"}},
+		"cert+quota":    {Controls: []string{"ETCD-SEC-003", "ETCD-HEALTH-008"}},
+		"cluster":       {Tags: []string{"consistency"}},
+		"seed":          {DataFiles: []string{"../testdata/facts/seed-baseline.yaml"}},
+		"split-skip":    {PolicyDirs: []string{"../testdata/policies/split-skip"}},
+		"demo":          {DataFiles: []string{"../testdata/facts/demo-baseline.yaml"}},
+	}
+	facts := []*collectors.Facts{syntheticFleet(200), syntheticFleet(200, true), mutatedFleet(1), mutatedFleet(2), mutatedFleet(3), mutatedFleet(4)}
+	names := []string{"synthetic", "synthetic-worst", "mutated-1", "mutated-2", "mutated-3", "mutated-4"}
+	for _, n := range []string{"seed-2.2.json", "seed-2.3.json", "seed-3.0.json", "seed-3.1.json", "seed-3.2.json", "hostile.json", "demo.json"} {
+		facts = append(facts, loadFacts(t, n))
+		names = append(names, n)
+	}
+	pruned := 0
+	for name, cfg := range configs {
+		with, err := New(ctx, cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		noPrune = true
+		without, err := New(ctx, cfg)
+		noPrune = false
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if without.shape != nil {
+			t.Fatalf("%s: noPrune still prunes", name)
+		}
+		var kept []string
+		shapeString(with.shape, "facts", &kept)
+		t.Logf("%s: converted %v", name, kept)
+		if with.shape != nil {
+			pruned++
+		}
+		for i, f := range facts {
+			a, err := with.Evaluate(ctx, f)
+			if err != nil {
+				t.Fatalf("%s/%s: %v", name, names[i], err)
+			}
+			b, err := without.Evaluate(ctx, f)
+			if err != nil {
+				t.Fatalf("%s/%s: %v", name, names[i], err)
+			}
+			if len(a) != len(b) || len(a) == 0 {
+				t.Fatalf("%s/%s: %d results pruned, %d whole", name, names[i], len(a), len(b))
+			}
+			for k := range a {
+				if !reflect.DeepEqual(a[k], b[k]) {
+					t.Fatalf("%s/%s: result %d differs:\n pruned %+v\n  whole %+v", name, names[i], k, a[k], b[k])
+				}
+			}
+		}
+	}
+	if pruned < 4 {
+		t.Errorf("only %d configurations pruned anything", pruned)
+	}
+}
+
+// TestPruneShape: the member controls leave out what none of them reads
+// (collector runs, errors, v3 key counts), read object.get's key only, and
+// keep what they read whole.
+func TestPruneShape(t *testing.T) {
+	e, err := New(context.Background(), Config{Controls: memberControlIDs(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.shape == nil {
+		t.Fatal("member controls: nothing pruned")
+	}
+	m := e.shape.kids["clusters"].elem.kids["members"].elem
+	if m == nil || m.full {
+		t.Fatalf("member facts converted whole: %+v", m)
+	}
+	for _, k := range []string{"runs", "errors", "member_list"} {
+		if m.kids[k] != nil {
+			t.Errorf("member.%s is converted, yet no member control reads it", k)
+		}
+	}
+	for _, k := range []string{"status", "health", "security", "unreachable_reason", "reachable", "endpoint"} {
+		if m.kids[k] == nil || !m.kids[k].full {
+			t.Errorf("member.%s not converted whole", k)
+		}
+	}
+	if v := m.kids["version"]; v == nil || v.full || v.kids["server"] == nil {
+		t.Errorf("member.version: %+v, want server only", v)
+	}
+}
+
+// TestPruneConservative: `with`, a bare input, and a dynamic ref turn
+// pruning off or keep the whole subtree.
+func TestPruneConservative(t *testing.T) {
+	head := "# METADATA\n# title: t\n# description: t\n# custom:\n#   id: TEST-PRUNE-%s\n#   impact: 0.5\n#   scope: member\n#   tags: [test]\npackage etcdaudit.controls.test.prune_%s\n\n"
+	cases := []struct {
+		name, body string
+		check      func(*shape) string
+	}{
+		{"with", "v := input.member.version.server\ndeny contains v if { v == \"x\" with input.member.name as \"y\" }\n", func(s *shape) string {
+			if s != nil {
+				return "not off"
+			}
+			return ""
+		}},
+		{"bare", "deny contains \"x\" if { m := input; m.member.name == \"y\" }\n", func(s *shape) string {
+			if s != nil && !s.kids["clusters"].elem.kids["members"].elem.full {
+				return "member not whole"
+			}
+			return ""
+		}},
+		{"alias", "deny contains x if { m := input.member; x := object.get(m, \"name\", \"?\"); m.id == \"1\" }\n", func(s *shape) string {
+			if m := s.kids["clusters"].elem.kids["members"].elem; !m.full {
+				return "member not whole"
+			}
+			return ""
+		}},
+		{"dynamic", "deny contains k if { some k; input.member.status[k] == 1 }\ndeny contains x if { some k in [\"name\"]; x := input.member[k] }\n", func(s *shape) string {
+			m := s.kids["clusters"].elem.kids["members"].elem
+			if !m.full {
+				return "member not whole"
+			}
+			return ""
+		}},
+		{"data", "import data.etcdaudit.lib.prune_helper\ndeny contains \"x\" if prune_helper.h\n", func(s *shape) string {
+			m := s.kids["clusters"].elem.kids["members"].elem
+			if m.full || m.kids["runs"] == nil || !m.kids["runs"].full || m.kids["status"] != nil {
+				return "runs not followed through data"
+			}
+			return ""
+		}},
+	}
+	for _, tc := range cases {
+		dir := t.TempDir()
+		src := strings.ReplaceAll(head, "%s", tc.name) + tc.body
+		if err := os.WriteFile(filepath.Join(dir, "c.rego"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		lib := "package etcdaudit.lib.prune_helper\n\nh if count(input.member.runs) > 100\n"
+		if err := os.WriteFile(filepath.Join(dir, "lib.rego"), []byte(lib), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		e, err := New(context.Background(), Config{PolicyDirs: []string{dir}, Controls: []string{"TEST-PRUNE-" + tc.name}})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if msg := tc.check(e.shape); msg != "" {
+			var kept []string
+			shapeString(e.shape, "facts", &kept)
+			t.Errorf("%s: %s: %v", tc.name, msg, kept)
+		}
+	}
+}
