@@ -24,6 +24,7 @@ type Fleet struct {
 	// Clusters names the clusters in inventory order.
 	Clusters []string
 	running  []*runningCluster
+	stories  []story // stories[i] built running[i]
 }
 
 // Close stops every demo server. The directory is left for the caller.
@@ -55,8 +56,9 @@ func Start(ctx context.Context, dir string) (_ *Fleet, err error) {
 			return nil, fmt.Errorf("demo: %w", err)
 		}
 		f.running = append(f.running, rc)
+		f.stories = append(f.stories, st)
 		f.Clusters = append(f.Clusters, st.spec.name)
-		if err := st.seed(ctx, rc); err != nil {
+		if err := seedCluster(ctx, st, rc); err != nil {
 			return nil, fmt.Errorf("demo: seed %s: %w", st.spec.name, err)
 		}
 	}
@@ -80,7 +82,7 @@ func (f *Fleet) inventoryYAML(certs *pki.Files) string {
 		return r
 	}
 	for i, rc := range f.running {
-		st := stories(certs)[i]
+		st := f.stories[i]
 		fmt.Fprintf(&b, "  - name: %s\n", rc.spec.name)
 		fmt.Fprintf(&b, "    # %s\n", st.story)
 		fmt.Fprintf(&b, "    endpoints: [%s]\n", rc.clients[0])

@@ -2,11 +2,8 @@ package demo
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net/http"
-	"os"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -22,7 +19,15 @@ type story struct {
 	story        string
 	region, tier string
 	declared     string // Kubernetes backend the operator believes in
-	seed         func(context.Context, *runningCluster) error
+	seed         func(context.Context, target) error
+}
+
+// target is what a story seeds through: a v3 client of the whole cluster,
+// and an HTTP client and endpoint for the v2 keys API.
+type target struct {
+	cli      *clientv3.Client
+	hc       *http.Client
+	endpoint string
 }
 
 // eventTTL is the apiserver's default --event-ttl; the demo's leases must
@@ -39,10 +44,10 @@ func stories(certs *pki.Files) []story {
 			region:   "eu-west",
 			tier:     "small",
 			declared: "etcd2",
-			seed: func(ctx context.Context, rc *runningCluster) error {
+			seed: func(ctx context.Context, t target) error {
 				r := registry
 				r.EventTTL = eventTTL
-				_, err := seed.RegistryV2(ctx, &http.Client{Timeout: 10 * time.Second}, rc.clients[0], r)
+				_, err := seed.RegistryV2(ctx, t.hc, t.endpoint, r)
 				return err
 			},
 		},
@@ -52,18 +57,13 @@ func stories(certs *pki.Files) []story {
 			region:   "us-east",
 			tier:     "medium",
 			declared: "etcd3",
-			seed: func(ctx context.Context, rc *runningCluster) error {
-				cli, err := client(rc, nil)
-				if err != nil {
-					return err
-				}
-				defer cli.Close()
+			seed: func(ctx context.Context, t target) error {
 				r := registry
 				r.EventTTL = 0 // etcdctl migrate copied events without their TTLs
-				if _, err := seed.RegistryV3(ctx, cli, r); err != nil {
+				if _, err := seed.RegistryV3(ctx, t.cli, r); err != nil {
 					return err
 				}
-				_, err = seed.V2Keys(ctx, &http.Client{Timeout: 10 * time.Second}, rc.clients[0],
+				_, err := seed.V2Keys(ctx, t.hc, t.endpoint,
 					seed.V2Spec{Prefix: "/registry/leftovers", Dirs: 2, Keys: 6, JSON: true})
 				return err
 			},
@@ -74,40 +74,32 @@ func stories(certs *pki.Files) []story {
 			region:   "us-west",
 			tier:     "large",
 			declared: "etcd3",
-			seed: func(ctx context.Context, rc *runningCluster) error {
-				cli, err := client(rc, certs)
-				if err != nil {
-					return err
-				}
-				defer cli.Close()
+			seed: func(ctx context.Context, t target) error {
 				r := registry
 				r.EventTTL = eventTTL
-				_, err = seed.RegistryV3(ctx, cli, r)
+				_, err := seed.RegistryV3(ctx, t.cli, r)
 				return err
 			},
 		},
 	}
 }
 
-// client connects to a demo cluster to seed it.
-func client(rc *runningCluster, certs *pki.Files) (*clientv3.Client, error) {
+// seedCluster runs a story's seeder against its started cluster.
+func seedCluster(ctx context.Context, st story, rc *runningCluster) error {
 	cfg := clientv3.Config{Endpoints: rc.clients, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
-	if certs != nil {
-		pem, err := os.ReadFile(certs.CA)
+	hc := &http.Client{Timeout: 10 * time.Second}
+	if rc.spec.tls != nil {
+		tc, err := rc.spec.tls.ClientTLS(true)
 		if err != nil {
-			return nil, fmt.Errorf("read CA: %w", err)
+			return err
 		}
-		pool := x509.NewCertPool()
-		pool.AppendCertsFromPEM(pem)
-		pair, err := tls.LoadX509KeyPair(certs.ClientCert, certs.ClientKey)
-		if err != nil {
-			return nil, fmt.Errorf("client certificate: %w", err)
-		}
-		cfg.TLS = &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+		cfg.TLS = tc
+		hc.Transport = &http.Transport{TLSClientConfig: tc}
 	}
 	cli, err := clientv3.New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect %s: %w", rc.spec.name, err)
+		return fmt.Errorf("connect: %w", err)
 	}
-	return cli, nil
+	defer cli.Close()
+	return st.seed(ctx, target{cli: cli, hc: hc, endpoint: rc.clients[0]})
 }
