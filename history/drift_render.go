@@ -79,12 +79,7 @@ func renderDriftCLI(w io.Writer, d *Drift) error {
 		ew.printf("note: %s\n", n)
 	}
 	for _, t := range Transitions {
-		var rows []ControlChange
-		for _, c := range d.Controls {
-			if c.Transition == t {
-				rows = append(rows, c)
-			}
-		}
+		rows := d.withTransition(t)
 		if len(rows) == 0 {
 			continue
 		}
@@ -164,12 +159,7 @@ func renderDriftMarkdown(w io.Writer, d *Drift) error {
 		ew.printf("> %s\n\n", mdEscape(n))
 	}
 	for _, t := range Transitions {
-		var rows []ControlChange
-		for _, c := range d.Controls {
-			if c.Transition == t {
-				rows = append(rows, c)
-			}
-		}
+		rows := d.withTransition(t)
 		if len(rows) == 0 {
 			continue
 		}
@@ -231,4 +221,15 @@ func (e *errWriter) printf(format string, args ...any) {
 		return
 	}
 	_, e.err = fmt.Fprintf(e.w, format, args...)
+}
+
+// withTransition lists the control changes of one transition, in order.
+func (d *Drift) withTransition(t Transition) []ControlChange {
+	var rows []ControlChange
+	for _, c := range d.Controls {
+		if c.Transition == t {
+			rows = append(rows, c)
+		}
+	}
+	return rows
 }
