@@ -348,18 +348,25 @@ func TestDiscoverAuth(t *testing.T) {
 	}
 }
 
+// secureCluster starts a 3-member cluster with TLS, client certificates and
+// etcd auth, and returns it with its inventory entry and connection.
+func secureCluster(t *testing.T, name string) (*etcdtest.Cluster, Cluster, *Conn) {
+	t.Helper()
+	ec := etcdtest.NewCluster(t, etcdtest.WithTLS(), etcdtest.WithAuth(), etcdtest.WithMembers(3))
+	t.Setenv("ETCDAUDIT_TEST_PW", ec.RootPassword)
+	c := quickCluster(name, 10*time.Second, ec.Endpoints()...)
+	c.TLS = TLS{CA: ec.TLS.CA, Cert: ec.TLS.ClientCert, Key: ec.TLS.ClientKey}
+	c.Auth = Auth{User: "root", PasswordEnv: "ETCDAUDIT_TEST_PW"}
+	return ec, c, mustConnect(t, c)
+}
+
 // TestClientConfigWorks: the config Connect builds is usable as is by
 // collectors (TLS, credentials, silent logger), and however many clients and
 // per-member Maintenance calls they make, a run authenticates once: one raft
 // entry, where clientv3's own Username/Password adds one per client and per
 // Maintenance call.
 func TestClientConfigWorks(t *testing.T) {
-	ec := etcdtest.NewCluster(t, etcdtest.WithTLS(), etcdtest.WithAuth(), etcdtest.WithMembers(3))
-	t.Setenv("ETCDAUDIT_TEST_PW", ec.RootPassword)
-	c := quickCluster("cfg", 10*time.Second, ec.Endpoints()...)
-	c.TLS = TLS{CA: ec.TLS.CA, Cert: ec.TLS.ClientCert, Key: ec.TLS.ClientKey}
-	c.Auth = Auth{User: "root", PasswordEnv: "ETCDAUDIT_TEST_PW"}
-	conn := mustConnect(t, c)
+	ec, c, conn := secureCluster(t, "cfg")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	idx := newIndexReader(t, ec)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"testing"
 	"time"
-
-	"github.com/etcdaudit/etcdaudit/internal/etcdtest"
 )
 
 // TestDiscoverWithClientsHandsOver: discovery leaves one working client per
@@ -13,12 +11,7 @@ import (
 // the member's own answers; taking and using them writes nothing beyond the
 // one Authenticate of the run.
 func TestDiscoverWithClientsHandsOver(t *testing.T) {
-	ec := etcdtest.NewCluster(t, etcdtest.WithTLS(), etcdtest.WithAuth(), etcdtest.WithMembers(3))
-	t.Setenv("ETCDAUDIT_TEST_PW", ec.RootPassword)
-	c := quickCluster("handover", 10*time.Second, ec.Endpoints()...)
-	c.TLS = TLS{CA: ec.TLS.CA, Cert: ec.TLS.ClientCert, Key: ec.TLS.ClientKey}
-	c.Auth = Auth{User: "root", PasswordEnv: "ETCDAUDIT_TEST_PW"}
-	conn := mustConnect(t, c)
+	ec, c, conn := secureCluster(t, "handover")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	idx := newIndexReader(t, ec)
