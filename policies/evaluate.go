@@ -27,7 +27,7 @@ func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]resul
 	if facts == nil {
 		return nil, fmt.Errorf("evaluate: no facts")
 	}
-	in, err := buildInputs(facts, e.shape)
+	in, err := newInputs(facts, e.shape, e.scopes[results.ScopeFleet] != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,8 @@ func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]resul
 		}
 		run := &evalRun{txn: txn, opts: []rego.EvalOption{nil,
 			rego.EvalTransaction(txn), rego.EvalMetrics(noMetrics),
-			rego.EvalExternalCancel(halt), rego.EvalGenerateJSON(keepAST)}}
+			rego.EvalExternalCancel(halt), rego.EvalGenerateJSON(keepAST),
+			rego.EvalBaseCache(&baseCache{})}}
 		if q := e.scopes[results.ScopeMember]; q != nil {
 			for range q.groups {
 				run.memo = append(run.memo, map[string][]verdict{})
@@ -82,6 +83,7 @@ func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]resul
 			return missingFleet(c.needs, facts)
 		}, "", "", out[:0:offsets[0]])
 		e.store.Abort(ctx, run.txn)
+		in.fleet = nil // its clusters are released one by one as judged
 		if err != nil {
 			return nil, err
 		}
@@ -106,8 +108,13 @@ func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]resul
 				return
 			}
 			defer e.store.Abort(context.Background(), run.txn)
+			var conv converter
 			for i := range next {
-				if err := e.evalCluster(ctx, run, in, facts, i, out[offsets[i]:offsets[i]:offsets[i+1]]); err != nil {
+				ci, err := in.take(&conv, i)
+				if err == nil {
+					err = e.evalCluster(ctx, run, in, &ci, facts, i, out[offsets[i]:offsets[i]:offsets[i+1]])
+				}
+				if err != nil {
 					errs <- err
 					cancel()
 					return
@@ -137,12 +144,12 @@ feed:
 
 // evalCluster judges cluster i into dst (empty, with exactly the capacity
 // for its results): its cluster controls, then each member.
-func (e *Engine) evalCluster(ctx context.Context, run *evalRun, in *inputs, facts *collectors.Facts, i int, dst []results.Result) error {
+func (e *Engine) evalCluster(ctx context.Context, run *evalRun, in *inputs, ci *clusterInputs, facts *collectors.Facts, i int, dst []results.Result) error {
 	out := dst
 	var err error
 	cf := &facts.Clusters[i]
 	if q := e.scopes[results.ScopeCluster]; q != nil {
-		out, err = e.evalSubject(ctx, run, q, in.clusterInput(i), func(c *control) (results.Status, string) {
+		out, err = e.evalSubject(ctx, run, q, in.clusterInput(ci), func(c *control) (results.Status, string) {
 			return missingCluster(c.needs, cf, facts.Collectors)
 		}, cf.Name, "", out)
 		if err != nil {
@@ -157,7 +164,7 @@ func (e *Engine) evalCluster(ctx context.Context, run *evalRun, in *inputs, fact
 				// No name, id or endpoint at all: still a distinct subject.
 				key = fmt.Sprintf("member-%d", j+1)
 			}
-			out, err = e.evalSubject(ctx, run, q, in.memberInput(i, j), func(c *control) (results.Status, string) {
+			out, err = e.evalSubject(ctx, run, q, in.memberInput(ci, j), func(c *control) (results.Status, string) {
 				return missingMember(c.needs, mf, facts.Collectors)
 			}, cf.Name, key, out)
 			if err != nil {
@@ -469,28 +476,30 @@ func judgeVerdict(c *control, v verdict, missing missingFunc, cluster, member st
 func messages(t *ast.Term) ([]string, error) {
 	var out []string
 	var bad *ast.Term
-	add := func(x *ast.Term) {
-		s, ok := x.Value.(ast.String)
-		if !ok {
-			if bad == nil {
-				bad = x
-			}
-			return
-		}
-		out = append(out, string(s))
-	}
 	switch v := t.Value.(type) {
 	case ast.Set:
 		if v.Len() == 0 {
 			return []string{}, nil
 		}
+		// Sorted, as the JSON conversion met them; no closure, so no
+		// allocation beyond the result.
 		out = make([]string, 0, v.Len())
-		v.Foreach(add) // in sorted order, as the JSON conversion met them
-
+		for _, x := range v.Slice() {
+			if s, ok := x.Value.(ast.String); ok {
+				out = append(out, string(s))
+			} else if bad == nil {
+				bad = x
+			}
+		}
 	case *ast.Array:
 		out = make([]string, 0, v.Len())
 		for i := range v.Len() {
-			add(v.Elem(i))
+			x := v.Elem(i)
+			if s, ok := x.Value.(ast.String); ok {
+				out = append(out, string(s))
+			} else if bad == nil {
+				bad = x
+			}
 		}
 	default:
 		return nil, fmt.Errorf("deny/skip is %T, want a set of strings", jsonOf(t))

@@ -9,14 +9,34 @@ import (
 	"github.com/etcdaudit/etcdaudit/collectors"
 )
 
-// inputs holds the facts converted to Rego values once per evaluation;
-// per-subject inputs share these values instead of converting again.
+// inputs turns facts into each subject's input with encoding/json's rules
+// (toAST), so Rego sees exactly the fields of a saved facts file: eval on
+// a saved file and the scan that saved it give the same results. Only the
+// part of the facts the shape names is converted (nil: all of it; see
+// prune.go).
+//
+// A cluster's values are converted when its worker reaches it and dropped
+// when it is judged, not all up front: converted facts left live for the
+// whole evaluation were most of what the garbage collector had to mark
+// again and again, a third of judging a member at 10,000 members. Only the
+// fleet's input needs every cluster at once; when fleet controls run, the
+// fleet is converted first and its clusters are reused, then released one
+// by one as they are judged.
 type inputs struct {
-	fleet       ast.Value
-	fleetMini   *ast.Term
-	clusters    []ast.Object // full cluster objects, members included
-	clusterMini []*ast.Term  // the same without "members", for member inputs
-	members     [][]*ast.Term
+	facts     *collectors.Facts
+	cluster   *shape // one element of facts.clusters (nil: whole)
+	fleet     ast.Value
+	fleetMini *ast.Term
+	clusters  []clusterInputs // filled by the fleet's conversion, else empty
+}
+
+// clusterInputs are one cluster's converted values: the cluster object
+// (members included) for cluster controls, the same without "members" for
+// member inputs, and each member.
+type clusterInputs struct {
+	obj     ast.Object
+	mini    *ast.Term
+	members []*ast.Term
 }
 
 var (
@@ -27,74 +47,95 @@ var (
 	keyClusters = ast.StringTerm("clusters")
 )
 
-// buildInputs converts facts with encoding/json's rules (toAST), so Rego
-// sees exactly the fields of a saved facts file: eval on a saved file and
-// the scan that saved it give the same results. Only the part of the facts
-// sh names is converted (nil: all of it; see prune.go).
-func buildInputs(f *collectors.Facts, sh *shape) (*inputs, error) {
-	var c converter
-	t, err := c.shaped(reflect.ValueOf(f), sh)
-	if err != nil {
-		return nil, fmt.Errorf("convert facts: %w", err)
-	}
-	root, ok := t.Value.(ast.Object)
-	if !ok {
-		return nil, fmt.Errorf("convert facts: not an object")
-	}
-	in := &inputs{}
-	var clusters *ast.Array
-	if t := root.Get(keyClusters); t != nil {
-		clusters, _ = t.Value.(*ast.Array)
-	}
-	if clusters == nil {
-		clusters = ast.NewArray()
+// newInputs prepares the conversion of f by sh; with fleet it converts
+// every cluster now, for the fleet's input.
+func newInputs(f *collectors.Facts, sh *shape, fleet bool) (*inputs, error) {
+	in := &inputs{facts: f}
+	if sh != nil {
+		if cs := sh.kids["clusters"]; cs != nil {
+			in.cluster = cs.elem
+		}
+		if in.cluster == nil {
+			in.cluster = &shape{}
+		}
 	}
 	in.fleetMini = ast.NewTerm(ast.NewObject(
 		ast.Item(ast.StringTerm("inventory"), ast.StringTerm(f.Inventory)),
 		ast.Item(ast.StringTerm("profile"), ast.StringTerm(f.Profile)),
 	))
+	if !fleet {
+		return in, nil
+	}
+	var c converter
+	terms := make([]*ast.Term, len(f.Clusters))
+	in.clusters = make([]clusterInputs, len(f.Clusters))
+	for i := range f.Clusters {
+		ci, err := c.clusterInputs(f, i, in.cluster)
+		if err != nil {
+			return nil, err
+		}
+		in.clusters[i] = ci
+		terms[i] = ast.NewTerm(ci.obj)
+	}
 	in.fleet = ast.NewObject(ast.Item(keyFleet, ast.NewTerm(ast.NewObject(
 		ast.Item(ast.StringTerm("inventory"), ast.StringTerm(f.Inventory)),
 		ast.Item(ast.StringTerm("profile"), ast.StringTerm(f.Profile)),
-		ast.Item(keyClusters, ast.NewTerm(clusters)),
+		ast.Item(keyClusters, ast.NewTerm(ast.NewArray(terms...))),
 	))))
-	for i := 0; i < clusters.Len(); i++ {
-		co, ok := clusters.Elem(i).Value.(ast.Object)
-		if !ok {
-			return nil, fmt.Errorf("convert facts: cluster %d is not an object", i)
-		}
-		in.clusters = append(in.clusters, co)
-		mini := ast.NewObject()
-		co.Foreach(func(k, v *ast.Term) {
-			if !k.Equal(keyMembers) {
-				mini.Insert(k, v)
-			}
-		})
-		in.clusterMini = append(in.clusterMini, ast.NewTerm(mini))
-		var ms []*ast.Term
-		if t := co.Get(keyMembers); t != nil {
-			if arr, ok := t.Value.(*ast.Array); ok {
-				for j := 0; j < arr.Len(); j++ {
-					ms = append(ms, arr.Elem(j))
-				}
-			}
-		}
-		in.members = append(in.members, ms)
-	}
 	return in, nil
 }
 
-func (in *inputs) clusterInput(i int) ast.Value {
+// clusterInputs converts cluster i of f by sh.
+func (c *converter) clusterInputs(f *collectors.Facts, i int, sh *shape) (clusterInputs, error) {
+	t, err := c.shaped(reflect.ValueOf(&f.Clusters[i]), sh)
+	if err != nil {
+		return clusterInputs{}, fmt.Errorf("convert facts: cluster %s: %w", f.Clusters[i].Name, err)
+	}
+	co, ok := t.Value.(ast.Object)
+	if !ok {
+		return clusterInputs{}, fmt.Errorf("convert facts: cluster %d is not an object", i)
+	}
+	ci := clusterInputs{obj: co}
+	mini := ast.NewObjectWithCapacity(co.Len())
+	co.Foreach(func(k, v *ast.Term) {
+		if !k.Equal(keyMembers) {
+			mini.Insert(k, v)
+		}
+	})
+	ci.mini = ast.NewTerm(mini)
+	if t := co.Get(keyMembers); t != nil {
+		if arr, ok := t.Value.(*ast.Array); ok {
+			ci.members = make([]*ast.Term, arr.Len())
+			for j := range ci.members {
+				ci.members[j] = arr.Elem(j)
+			}
+		}
+	}
+	return ci, nil
+}
+
+// take hands cluster i's values to the worker that judges it and forgets
+// them, so they are garbage once that cluster is judged.
+func (in *inputs) take(c *converter, i int) (clusterInputs, error) {
+	if in.clusters != nil {
+		ci := in.clusters[i]
+		in.clusters[i] = clusterInputs{}
+		return ci, nil
+	}
+	return c.clusterInputs(in.facts, i, in.cluster)
+}
+
+func (in *inputs) clusterInput(ci *clusterInputs) ast.Value {
 	return ast.NewObject(
-		ast.Item(keyCluster, ast.NewTerm(in.clusters[i])),
+		ast.Item(keyCluster, ast.NewTerm(ci.obj)),
 		ast.Item(keyFleet, in.fleetMini),
 	)
 }
 
-func (in *inputs) memberInput(i, j int) ast.Value {
+func (in *inputs) memberInput(ci *clusterInputs, j int) ast.Value {
 	return ast.NewObject(
-		ast.Item(keyMember, in.members[i][j]),
-		ast.Item(keyCluster, in.clusterMini[i]),
+		ast.Item(keyMember, ci.members[j]),
+		ast.Item(keyCluster, ci.mini),
 		ast.Item(keyFleet, in.fleetMini),
 	)
 }

@@ -136,7 +136,7 @@ func inputReads(comp *ast.Compiler, roots []ast.Ref) (paths []ast.Ref, all bool)
 			continue
 		}
 		seen[r] = true
-		consumed = objectGetAliases(r)
+		consumed = localReads(comp, r)
 		vis.Walk(r)
 	}
 	if all {
@@ -278,76 +278,4 @@ func (c *converter) shaped(v reflect.Value, s *shape) (*ast.Term, error) {
 		return c.newTerm(ast.NewArray(terms...)), nil
 	}
 	return c.term(v)
-}
-
-// objectGetAliases finds where the compiler lifted object.get's object out
-// of the call: `__localN__ = input.member; object.get(__localN__, "k", d, out)`.
-// When the local is used nowhere else in the rule, the assignment reads
-// input.member.k (for each such key) rather than all of input.member; the
-// result maps each such assignment to the paths it reads.
-func objectGetAliases(r *ast.Rule) map[*ast.Expr][]ast.Ref {
-	type alias struct {
-		expr *ast.Expr
-		ref  ast.Ref
-		keys []string
-		bad  bool
-	}
-	aliases := map[ast.Var]*alias{}
-	var order []ast.Var
-	ast.WalkExprs(r, func(e *ast.Expr) bool {
-		if !e.IsCall() || len(e.Operands()) != 2 {
-			return false
-		}
-		op := e.Operator().String()
-		if op != "eq" && op != "assign" {
-			return false
-		}
-		a, b := e.Operand(0), e.Operand(1)
-		if _, isVar := a.Value.(ast.Var); !isVar {
-			a, b = b, a
-		}
-		v, isVar := a.Value.(ast.Var)
-		ref, isRef := b.Value.(ast.Ref)
-		if !isVar || !v.IsGenerated() || !isRef || !ref.HasPrefix(ast.InputRootRef) || len(ref.StringPrefix()) != len(ref) {
-			return false
-		}
-		if al := aliases[v]; al != nil {
-			al.bad = true
-			return false
-		}
-		aliases[v] = &alias{expr: e, ref: ref}
-		order = append(order, v)
-		return false
-	})
-	if len(aliases) == 0 {
-		return nil
-	}
-	ast.WalkExprs(r, func(e *ast.Expr) bool {
-		if !e.IsCall() || e.Operator().String() != "object.get" || len(e.Operands()) < 2 {
-			return false
-		}
-		v, isVar := e.Operand(0).Value.(ast.Var)
-		key, isStr := e.Operand(1).Value.(ast.String)
-		if al := aliases[v]; isVar && isStr && al != nil {
-			al.keys = append(al.keys, string(key))
-		}
-		return false
-	})
-	uses := map[ast.Var]int{}
-	ast.WalkVars(r, func(v ast.Var) bool {
-		uses[v]++
-		return false
-	})
-	out := map[*ast.Expr][]ast.Ref{}
-	for _, v := range order {
-		al := aliases[v]
-		// One use is the assignment, one each object.get: no other use.
-		if al.bad || len(al.keys) == 0 || uses[v] != 1+len(al.keys) {
-			continue
-		}
-		for _, k := range al.keys {
-			out[al.expr] = append(out[al.expr], al.ref.Append(ast.StringTerm(k)))
-		}
-	}
-	return out
 }

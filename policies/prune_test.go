@@ -134,9 +134,32 @@ func TestPruneShape(t *testing.T) {
 			t.Errorf("member.%s is converted, yet no member control reads it", k)
 		}
 	}
-	for _, k := range []string{"status", "health", "security", "unreachable_reason", "reachable", "endpoint"} {
+	for _, k := range []string{"unreachable_reason", "reachable", "endpoint"} {
 		if m.kids[k] == nil || !m.kids[k].full {
 			t.Errorf("member.%s not converted whole", k)
+		}
+	}
+	// Bound to a local and read field by field (status := input.member.status;
+	// status.db_size …, and through message(status)): those fields only.
+	for obj, want := range map[string][]string{
+		"status":   {"db_size", "db_size_in_use", "db_size_quota"},
+		"health":   {"healthy", "reason"},
+		"security": {"scheme", "cert_days_left", "cert_not_after", "cert_subject"},
+	} {
+		o := m.kids[obj]
+		if o == nil || o.full {
+			t.Errorf("member.%s: %+v, want some fields", obj, o)
+			continue
+		}
+		for _, k := range want {
+			if o.kids[k] == nil || !o.kids[k].full {
+				t.Errorf("member.%s.%s not converted", obj, k)
+			}
+		}
+	}
+	for _, k := range []string{"raft_index", "revision", "errors"} {
+		if m.kids["status"].kids[k] != nil {
+			t.Errorf("member.status.%s converted, yet no member control reads it", k)
 		}
 	}
 	if v := m.kids["version"]; v == nil || v.full || v.kids["server"] == nil {
@@ -158,15 +181,51 @@ func TestPruneConservative(t *testing.T) {
 			}
 			return ""
 		}},
-		{"bare", "deny contains \"x\" if { m := input; m.member.name == \"y\" }\n", func(s *shape) string {
+		{"bare", "deny contains \"x\" if { count(input) > 5 }\n", func(s *shape) string {
 			if s != nil && !s.kids["clusters"].elem.kids["members"].elem.full {
 				return "member not whole"
 			}
 			return ""
 		}},
+		{"bound_input", "deny contains \"x\" if { m := input; m.member.name == \"y\" }\n", func(s *shape) string {
+			if m := s.kids["clusters"].elem.kids["members"].elem; m.full || m.kids["name"] == nil || len(m.kids) != 1 {
+				return "want member.name only"
+			}
+			return ""
+		}},
 		{"alias", "deny contains x if { m := input.member; x := object.get(m, \"name\", \"?\"); m.id == \"1\" }\n", func(s *shape) string {
+			if m := s.kids["clusters"].elem.kids["members"].elem; m.full || m.kids["name"] == nil || m.kids["id"] == nil || len(m.kids) != 2 {
+				return "want member.name and member.id only"
+			}
+			return ""
+		}},
+		{"alias_whole", "deny contains \"x\" if { m := input.member; m.id == \"1\"; count(m) > 3 }\n", func(s *shape) string {
 			if m := s.kids["clusters"].elem.kids["members"].elem; !m.full {
 				return "member not whole"
+			}
+			return ""
+		}},
+		{"alias_rebound", "deny contains \"x\" if { m := input.member; n := m; n.id == \"1\" }\n", func(s *shape) string {
+			if m := s.kids["clusters"].elem.kids["members"].elem; !m.full {
+				return "member not whole"
+			}
+			return ""
+		}},
+		{"func", "deny contains msg if { s := input.member.status; s.db_size > 5; msg := f(s, \"x\") }\nf(st, y) := sprintf(\"%v %v %s\", [st.leader, object.get(st, \"revision\", 0), y]) if st.raft_term > 1\nelse := g(st)\ng(z) := sprintf(\"%v\", [z.errors])\n", func(s *shape) string {
+			st := s.kids["clusters"].elem.kids["members"].elem.kids["status"]
+			if st == nil || st.full || len(st.kids) != 5 {
+				return "want status.db_size, leader, revision, raft_term, errors"
+			}
+			for _, k := range []string{"db_size", "leader", "revision", "raft_term", "errors"} {
+				if st.kids[k] == nil {
+					return "status." + k + " missing"
+				}
+			}
+			return ""
+		}},
+		{"func_whole", "deny contains msg if { s := input.member.status; s.db_size > 5; msg := f(s) }\nf(st) := sprintf(\"%v\", [st])\n", func(s *shape) string {
+			if st := s.kids["clusters"].elem.kids["members"].elem.kids["status"]; st == nil || !st.full {
+				return "status not whole"
 			}
 			return ""
 		}},
