@@ -187,25 +187,55 @@ func memoKey(dst []byte, in ast.Value, paths []ast.Ref) []byte {
 			}
 			v = x.Value
 		}
-		switch x := v.(type) {
-		case nil:
-			dst = append(dst, 'u')
-		case ast.Null:
-			dst = append(dst, 'z')
-		case ast.Boolean:
-			dst = append(dst, 'f')
-			if x {
-				dst[len(dst)-1] = 't'
-			}
-		case ast.String:
-			dst = appendSized(append(dst, 's'), string(x))
-		case ast.Number:
-			dst = appendSized(append(dst, 'n'), string(x))
-		default:
-			dst = appendSized(append(dst, 'v'), x.String())
-		}
+		dst = appendValue(dst, v)
 	}
 	return dst
+}
+
+// appendValue appends v tagged with its kind; objects, arrays and sets
+// element by element (objects and sets in their sorted order), which costs
+// far less than formatting them.
+func appendValue(dst []byte, v ast.Value) []byte {
+	switch x := v.(type) {
+	case nil:
+		return append(dst, 'u')
+	case ast.Null:
+		return append(dst, 'z')
+	case ast.Boolean:
+		if x {
+			return append(dst, 't')
+		}
+		return append(dst, 'f')
+	case ast.String:
+		return appendSized(append(dst, 's'), string(x))
+	case ast.Number:
+		return appendSized(append(dst, 'n'), string(x))
+	case ast.Object:
+		return appendObject(dst, x)
+	case *ast.Array:
+		dst = binary.AppendUvarint(append(dst, 'a'), uint64(x.Len()))
+		for i := range x.Len() {
+			dst = appendValue(dst, x.Elem(i).Value)
+		}
+		return dst
+	case ast.Set:
+		dst = binary.AppendUvarint(append(dst, 'e'), uint64(x.Len()))
+		for _, e := range x.Slice() {
+			dst = appendValue(dst, e.Value)
+		}
+		return dst
+	}
+	return appendSized(append(dst, 'v'), v.String())
+}
+
+// appendObject is apart from appendValue so that only an object pays for
+// the closure's captured buffer.
+func appendObject(dst []byte, x ast.Object) []byte {
+	out := binary.AppendUvarint(append(dst, 'o'), uint64(x.Len()))
+	x.Foreach(func(k, e *ast.Term) {
+		out = appendValue(appendValue(out, k.Value), e.Value)
+	})
+	return out
 }
 
 func appendSized(dst []byte, s string) []byte {
