@@ -27,7 +27,6 @@ import (
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
@@ -66,7 +65,7 @@ type Engine struct {
 	shape *shape
 
 	mu     sync.Mutex
-	single map[string]*rego.PreparedEvalQuery // per-control queries, built on a failed evaluation only
+	single map[string]*query // per-control queries, built on a failed evaluation only
 }
 
 // scopeQuery judges one scope: controls in one joint query per subject,
@@ -76,7 +75,7 @@ type Engine struct {
 type scopeQuery struct {
 	order  []*control // every control of the scope, sorted by id
 	joint  []part     // judged per subject by pq
-	pq     rego.PreparedEvalQuery
+	pq     *query
 	groups []*memoGroup
 }
 
@@ -127,7 +126,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		store: inmem.NewFromObjectWithOpts(map[string]any{"etcdaudit": data},
 			inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true)),
 		scopes: map[results.Scope]*scopeQuery{},
-		single: map[string]*rego.PreparedEvalQuery{},
+		single: map[string]*query{},
 	}
 	if !noMemo {
 		e.memoRules = findMemoRules(compiler)
@@ -227,14 +226,6 @@ func verdictsQuery(ps []part) string {
 	}
 	b.WriteString("]")
 	return b.String()
-}
-
-func (e *Engine) prepare(ctx context.Context, ps []part) (rego.PreparedEvalQuery, error) {
-	return rego.New(
-		rego.Query(verdictsQuery(ps)),
-		rego.Compiler(e.compiler),
-		rego.Store(e.store),
-	).PrepareForEval(ctx)
 }
 
 // selectControls applies --controls (ids or globs) and --tags. A pattern or

@@ -10,7 +10,6 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
-	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/topdown"
 
@@ -44,17 +43,13 @@ func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]resul
 		if err != nil {
 			return nil, fmt.Errorf("evaluate: %w", err)
 		}
-		run := &evalRun{txn: txn, opts: []rego.EvalOption{nil,
-			rego.EvalTransaction(txn), rego.EvalMetrics(noMetrics),
-			rego.EvalExternalCancel(halt), rego.EvalGenerateJSON(keepAST),
-			rego.EvalBaseCache(&baseCache{})}}
+		run := &evalRun{e: e, txn: txn, halt: halt, base: &baseCache{}}
 		if q := e.scopes[results.ScopeMember]; q != nil {
 			for range q.groups {
 				run.memo = append(run.memo, map[string][]verdict{})
 			}
 			if len(e.memoRules) > 0 {
 				run.rules = newMemoCache(e.memoRules)
-				run.memberOpts = append(slices.Clone(run.opts), rego.EvalVirtualCache(run.rules))
 			}
 		}
 		return run, nil
@@ -187,38 +182,32 @@ type missingFunc func(c *control) (results.Status, string)
 var noMetrics = metrics.NoOp()
 
 // evalRun is the state of one worker of an Evaluate call: its read
-// transaction, the evaluation options every query shares (opts[0] is the
-// subject's input), and the member memo groups' verdicts by key.
+// transaction and base cache, and the member memo groups' verdicts by key.
 type evalRun struct {
+	e    *Engine
 	txn  storage.Transaction
-	opts []rego.EvalOption
+	halt topdown.Cancel
+	base *baseCache
 	memo []map[string][]verdict
 	key  []byte     // memo key scratch
 	asm  []assembly // per-subject verdict slots
 
 	// Member queries share memo rules' values through rules (memoCache);
 	// member is set while a member is judged.
-	rules      *memoCache
-	memberOpts []rego.EvalOption
-	member     bool
+	rules  *memoCache
+	member bool
 }
 
-// eval runs one prepared query on one subject's input.
-func (run *evalRun) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.Value) (rego.ResultSet, error) {
+// eval runs one query on one subject's input.
+func (run *evalRun) eval(ctx context.Context, q *query, input ast.Value) (*ast.Term, error) {
 	if run.member && run.rules != nil {
-		run.memberOpts[0] = rego.EvalParsedInput(input)
 		run.rules.begin(input)
-		rs, err := pq.Eval(ctx, run.memberOpts...)
+		t, err := run.e.evalQuery(ctx, q, run.txn, input, run.halt, run.base, run.rules)
 		run.rules.end(err == nil)
-		return rs, err
+		return t, err
 	}
-	run.opts[0] = rego.EvalParsedInput(input)
-	return pq.Eval(ctx, run.opts...)
+	return run.e.evalQuery(ctx, q, run.txn, input, run.halt, run.base, nil)
 }
-
-// keepAST keeps query results as Rego values: the verdicts are decoded
-// straight from them (verdictList) instead of through a JSON-like copy.
-func keepAST(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
 
 // evalSubject judges one subject: the scope's joint query once, and each
 // memo group once per distinct value of its input paths (memo holds the
@@ -232,12 +221,12 @@ func (e *Engine) evalSubject(ctx context.Context, run *evalRun, q *scopeQuery, i
 	// Each control's verdict is assembled from its parts (a split control
 	// has two); a control whose query broke is judged alone instead.
 	vs := run.verdicts(len(q.order))
-	judge := func(ps []part, pq rego.PreparedEvalQuery, cache map[string][]verdict, key []byte) error {
+	judge := func(ps []part, q *query, cache map[string][]verdict, key []byte) error {
 		verdicts, hit := cache[string(key)]
 		if !hit {
-			rs, err := run.eval(ctx, pq, input)
+			t, err := run.eval(ctx, q, input)
 			if err == nil {
-				verdicts, err = verdictList(rs, len(ps))
+				verdicts, err = verdictList(t, len(ps))
 			}
 			if err != nil {
 				if ctx.Err() != nil {
@@ -339,11 +328,10 @@ type verdict struct {
 	jsonErr    bool // err is the JSON conversion's (see decodeVerdict)
 }
 
-func verdictList(rs rego.ResultSet, n int) ([]verdict, error) {
-	if len(rs) != 1 {
-		return nil, fmt.Errorf("query returned %d results, want 1", len(rs))
+func verdictList(t *ast.Term, n int) ([]verdict, error) {
+	if t == nil {
+		return nil, fmt.Errorf("query returned 0 results, want 1")
 	}
-	t, _ := rs[0].Bindings["verdicts"].(*ast.Term)
 	var arr *ast.Array
 	if t != nil {
 		arr, _ = t.Value.(*ast.Array)
@@ -386,19 +374,19 @@ func (e *Engine) evalAlone(ctx context.Context, run *evalRun, c *control, input 
 			e.mu.Unlock()
 			return errResult(err)
 		}
-		pq = &p
+		pq = p
 		e.single[c.ID] = pq
 	}
 	e.mu.Unlock()
-	rs, err := run.eval(ctx, *pq, input)
+	t, err := run.eval(ctx, pq, input)
 	if err != nil {
 		return errResult(err)
 	}
-	if len(rs) == 0 {
+	if t == nil {
 		// An undefined complete deny/skip rule: nothing denied or skipped.
 		return judgeVerdict(c, verdict{deny: []string{}, skip: []string{}}, missing, cluster, member)
 	}
-	v, err := verdictList(rs, 1)
+	v, err := verdictList(t, 1)
 	if err != nil {
 		return errResult(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
 )
 
 // A member control whose rules (and every rule and function they reach)
@@ -22,7 +21,7 @@ import (
 type memoGroup struct {
 	paths []ast.Ref
 	parts []part
-	pq    rego.PreparedEvalQuery
+	pq    *query
 }
 
 // inputPaths returns the static input paths a control reads, or ok=false
