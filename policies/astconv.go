@@ -32,7 +32,19 @@ func toAST(v any) (ast.Value, error) {
 // are never modified after conversion (OPA does not write its input), so
 // sharing them is safe.
 type converter struct {
-	slab []ast.Term
+	slab  []ast.Term
+	plans map[planKey][]shapedField // see plan
+	items [][2]*ast.Term            // key/value pairs of the objects being built, innermost last
+}
+
+// object makes an object of the pairs from base on and drops them: one
+// block for all its entries (ast.NewObject), where inserting one by one
+// cost an allocation per field.
+func (c *converter) object(base int) ast.Object {
+	obj := ast.NewObject(c.items[base:]...)
+	clear(c.items[base:])
+	c.items = c.items[:base]
+	return obj
 }
 
 func (c *converter) newTerm(v ast.Value) *ast.Term {
@@ -127,20 +139,20 @@ func (c *converter) valueOf(v reflect.Value) (ast.Value, error) {
 		}
 		return obj, nil
 	case reflect.Struct:
-		fields := structFields(v.Type())
-		obj := ast.NewObjectWithCapacity(len(fields))
-		for _, f := range fields {
+		base := len(c.items)
+		for _, f := range structFields(v.Type()) {
 			fv := v.Field(f.index)
 			if f.omitEmpty && isEmptyValue(fv) {
 				continue
 			}
 			x, err := c.term(fv)
 			if err != nil {
+				c.items = c.items[:base]
 				return nil, fmt.Errorf("%s: %w", f.name, err)
 			}
-			obj.Insert(f.key, x)
+			c.items = append(c.items, [2]*ast.Term{f.key, x})
 		}
-		return obj, nil
+		return c.object(base), nil
 	}
 	// Anything else: let encoding/json decide, then convert.
 	b, err := json.Marshal(v.Interface())

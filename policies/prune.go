@@ -235,23 +235,20 @@ func (c *converter) shaped(v reflect.Value, s *shape) (*ast.Term, error) {
 	}
 	switch {
 	case v.Kind() == reflect.Struct && v.Type() != timeType && s.elem == nil:
-		obj := ast.NewObjectWithCapacity(len(s.kids))
-		for _, f := range structFields(v.Type()) {
-			k := s.kids[f.name]
-			if k == nil {
-				continue
-			}
+		base := len(c.items)
+		for _, f := range c.plan(v.Type(), s) {
 			fv := v.Field(f.index)
 			if f.omitEmpty && isEmptyValue(fv) {
 				continue
 			}
-			x, err := c.shaped(fv, k)
+			x, err := c.shaped(fv, f.shape)
 			if err != nil {
+				c.items = c.items[:base]
 				return nil, fmt.Errorf("%s: %w", f.name, err)
 			}
-			obj.Insert(f.key, x)
+			c.items = append(c.items, [2]*ast.Term{f.key, x})
 		}
-		return c.newTerm(obj), nil
+		return c.newTerm(c.object(base)), nil
 	case v.Kind() == reflect.Map && !v.IsNil() && v.Type().Key().Kind() == reflect.String && s.elem == nil:
 		obj := ast.NewObjectWithCapacity(len(s.kids))
 		for k, ks := range s.kids {
@@ -278,4 +275,36 @@ func (c *converter) shaped(v reflect.Value, s *shape) (*ast.Term, error) {
 		return c.newTerm(ast.NewArray(terms...)), nil
 	}
 	return c.term(v)
+}
+
+// shapedField is a struct field the shape keeps, with the shape below it.
+type shapedField struct {
+	field
+	shape *shape
+}
+
+type planKey struct {
+	t reflect.Type
+	s *shape
+}
+
+// plan is the fields of struct type t that s keeps, worked out once per
+// type and shape for each converter: a member's facts have dozens of
+// fields, of which the controls read a few.
+func (c *converter) plan(t reflect.Type, s *shape) []shapedField {
+	k := planKey{t, s}
+	if fs, ok := c.plans[k]; ok {
+		return fs
+	}
+	var fs []shapedField
+	for _, f := range structFields(t) {
+		if ks := s.kids[f.name]; ks != nil {
+			fs = append(fs, shapedField{f, ks})
+		}
+	}
+	if c.plans == nil {
+		c.plans = map[planKey][]shapedField{}
+	}
+	c.plans[k] = fs
+	return fs
 }
