@@ -160,7 +160,7 @@ func (e *Engine) prepareScope(ctx context.Context, scope results.Scope, cs []*co
 	q := &scopeQuery{order: slices.Clone(cs)}
 	slices.SortStableFunc(q.order, func(a, b *control) int { return strings.Compare(a.ID, b.ID) })
 	byPaths := map[string]*memoGroup{}
-	group := func(paths []ast.Ref, p part) {
+	group := func(paths []memoPath, p part) {
 		k := pathsKey(paths)
 		g := byPaths[k]
 		if g == nil {

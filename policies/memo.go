@@ -2,6 +2,7 @@ package policies
 
 import (
 	"encoding/binary"
+	"slices"
 	"sort"
 	"strings"
 
@@ -19,14 +20,32 @@ import (
 // (input.member, input.cluster.members), reads input dynamically, or uses
 // `with` is never memoized.
 type memoGroup struct {
-	paths []ast.Ref
+	paths []memoPath
 	parts []part
 	pq    *query
 }
 
+// memoPath is an input path a memo key is made of: its value, or only
+// whether it is true (defined and not false) when every rule reaching it
+// tests it as a bare condition (`input.member.security.cert_days_left`,
+// `not input.member.reachable`). A truth test has three outcomes whatever
+// the value, so even a per-member fact such as a certificate date can key
+// a memo group that way.
+type memoPath struct {
+	ref   ast.Ref
+	truth bool
+}
+
+func (p memoPath) String() string {
+	if p.truth {
+		return "?" + p.ref.String()
+	}
+	return p.ref.String()
+}
+
 // inputPaths returns the static input paths a control reads, or ok=false
 // when they cannot be bounded to narrow ones.
-func inputPaths(comp *ast.Compiler, root ast.Ref) (paths []ast.Ref, ok bool) {
+func inputPaths(comp *ast.Compiler, root ast.Ref) (paths []memoPath, ok bool) {
 	paths, ok = readPaths(comp, root)
 	if len(paths) == 0 {
 		return nil, false
@@ -38,12 +57,43 @@ func inputPaths(comp *ast.Compiler, root ast.Ref) (paths []ast.Ref, ok bool) {
 // they reach read (none for rules on data alone), or ok=false when a rule
 // reads a wide or dynamic input path, uses `with`, or calls a
 // non-deterministic builtin (its value could differ between two
-// evaluations on the same facts).
-func readPaths(comp *ast.Compiler, root ast.Ref) (paths []ast.Ref, ok bool) {
+// evaluations on the same facts). A path tested only as a bare condition
+// is a truth path and need not be narrow.
+func readPaths(comp *ast.Compiler, root ast.Ref) (paths []memoPath, ok bool) {
 	seen := map[*ast.Rule]bool{}
 	queue := comp.GetRules(root)
 	ok = true
 	var inputRefs, inputVars int
+	var values, truths []ast.Ref
+	vis := ast.NewGenericVisitor(func(x any) bool {
+		switch x := x.(type) {
+		case *ast.Expr:
+			if t, isTerm := x.Terms.(*ast.Term); isTerm && len(x.With) == 0 {
+				if ref, isRef := t.Value.(ast.Ref); isRef && ref.HasPrefix(ast.InputRootRef) && len(ref.StringPrefix()) == len(ref) && len(ref) > 1 {
+					inputRefs++
+					truths = append(truths, ref.Copy())
+					return true
+				}
+			}
+		case ast.Ref:
+			switch {
+			case x.HasPrefix(ast.InputRootRef):
+				inputRefs++
+				p := x.StringPrefix()
+				if !narrow(p) {
+					ok = false
+				}
+				values = append(values, p.Copy())
+			case x.HasPrefix(ast.DefaultRootRef):
+				// The rules at the ref's static prefix and, for a ref that
+				// goes on dynamically (data.x[k]), every rule below it.
+				p := x.StringPrefix()
+				queue = append(queue, comp.GetRules(p)...)
+				queue = append(queue, comp.GetRulesWithPrefix(p)...)
+			}
+		}
+		return false
+	})
 	for len(queue) > 0 && ok {
 		r := queue[0]
 		queue = queue[1:]
@@ -71,42 +121,35 @@ func readPaths(comp *ast.Compiler, root ast.Ref) (paths []ast.Ref, ok bool) {
 			}
 			return false
 		})
-		ast.WalkRefs(r, func(ref ast.Ref) bool {
-			switch {
-			case ref.HasPrefix(ast.InputRootRef):
-				inputRefs++
-				p := ref.StringPrefix()
-				if !narrow(p) {
-					ok = false
-				}
-				paths = append(paths, p.Copy())
-			case ref.HasPrefix(ast.DefaultRootRef):
-				// The rules at the ref's static prefix and, for a ref that
-				// goes on dynamically (data.x[k]), every rule below it.
-				p := ref.StringPrefix()
-				queue = append(queue, comp.GetRules(p)...)
-				queue = append(queue, comp.GetRulesWithPrefix(p)...)
-			}
-			return false
-		})
+		vis.Walk(r)
 	}
 	if !ok || inputVars != inputRefs {
 		return nil, false
 	}
-	// Keep the shortest of nested paths; sort for a stable group key.
-	sort.Slice(paths, func(i, j int) bool { return len(paths[i]) < len(paths[j]) })
-	var out []ast.Ref
-	for _, p := range paths {
-		covered := false
-		for _, q := range out {
-			covered = covered || p.HasPrefix(q)
+	// Keep the shortest of nested value paths, and the truth paths no value
+	// path covers (a parent's truth says nothing of its child's); sort for
+	// a stable group key.
+	sort.Slice(values, func(i, j int) bool { return len(values[i]) < len(values[j]) })
+	covered := func(p ast.Ref) bool {
+		for _, q := range paths {
+			if !q.truth && p.HasPrefix(q.ref) {
+				return true
+			}
 		}
-		if !covered {
-			out = append(out, p)
+		return false
+	}
+	for _, p := range values {
+		if !covered(p) {
+			paths = append(paths, memoPath{ref: p})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
-	return out, true
+	for _, p := range truths {
+		if !covered(p) && !slices.ContainsFunc(paths, func(q memoPath) bool { return q.truth && q.ref.Equal(p) }) {
+			paths = append(paths, memoPath{ref: p, truth: true})
+		}
+	}
+	sort.Slice(paths, func(i, j int) bool { return paths[i].String() < paths[j].String() })
+	return paths, true
 }
 
 func nondeterministic(op ast.Ref) bool {
@@ -158,7 +201,7 @@ func narrow(p ast.Ref) bool {
 	return false
 }
 
-func pathsKey(paths []ast.Ref) string {
+func pathsKey(paths []memoPath) string {
 	s := make([]string, len(paths))
 	for i, p := range paths {
 		s[i] = p.String()
@@ -170,10 +213,10 @@ func pathsKey(paths []ast.Ref) string {
 // each value tagged with its kind and length-prefixed, so two inputs share
 // a key only when every path holds the same value. Built in a reused
 // buffer, it costs no allocation on a memo hit.
-func memoKey(dst []byte, in ast.Value, paths []ast.Ref) []byte {
+func memoKey(dst []byte, in ast.Value, paths []memoPath) []byte {
 	for _, p := range paths {
 		v := in
-		for _, t := range p[1:] {
+		for _, t := range p.ref[1:] {
 			obj, isObj := v.(ast.Object)
 			if !isObj {
 				v = nil
@@ -186,9 +229,25 @@ func memoKey(dst []byte, in ast.Value, paths []ast.Ref) []byte {
 			}
 			v = x.Value
 		}
+		if p.truth {
+			dst = appendTruth(dst, v)
+			continue
+		}
 		dst = appendValue(dst, v)
 	}
 	return dst
+}
+
+// appendTruth appends how a bare condition on v comes out: undefined,
+// false, or true.
+func appendTruth(dst []byte, v ast.Value) []byte {
+	switch v {
+	case nil:
+		return append(dst, 'u')
+	case ast.Boolean(false):
+		return append(dst, 'f')
+	}
+	return append(dst, 't')
 }
 
 // appendValue appends v tagged with its kind; objects, arrays and sets

@@ -3,6 +3,8 @@ package policies
 import (
 	"context"
 	"math/rand"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -259,4 +261,75 @@ func mutatedFleet(seed int64) *collectors.Facts {
 		f.Collectors = []string{"version", "status", "health"}
 	}
 	return f
+}
+
+// TestTruthPaths: a per-member fact tested only as a bare condition keys a
+// memo group by its truth (undefined, false, true), a value use of it does
+// not, and judging with such groups gives the same results as without.
+func TestTruthPaths(t *testing.T) {
+	dir := t.TempDir()
+	head := "# METADATA\n# title: t\n# description: t\n# custom:\n#   id: TEST-TRUTH-%s\n#   impact: 0.5\n#   scope: member\n#   tags: [test]\npackage etcdaudit.controls.test.truth_%s\n\n"
+	bodies := map[string]string{
+		"bare":  "deny contains \"unreachable\" if not input.member.reachable\nskip contains \"no expiry\" if { input.member.security; not input.member.security.cert_days_left }\ndeny contains \"odd scheme\" if { input.member.security.cert_days_left; input.member.security.scheme == \"HTTPS\" }\n",
+		"value": "deny contains \"soon\" if input.member.security.cert_days_left < 40\n",
+	}
+	for name, body := range bodies {
+		src := strings.ReplaceAll(head, "%s", name) + body
+		if err := os.WriteFile(filepath.Join(dir, name+".rego"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	with, err := New(ctx, Config{PolicyDirs: []string{dir}, NoBuiltin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bare, value *control
+	for _, c := range with.all {
+		switch c.ID {
+		case "TEST-TRUTH-bare":
+			bare = c
+		case "TEST-TRUTH-value":
+			value = c
+		}
+	}
+	paths, ok := inputPaths(with.compiler, bare.ref)
+	if got, want := pathsKey(paths), "?input.member.reachable,?input.member.security,?input.member.security.cert_days_left,input.member.security.scheme"; !ok || got != want {
+		t.Errorf("bare conditions: paths %q (memoizable %v), want %q", got, ok, want)
+	}
+	if paths, ok := inputPaths(with.compiler, value.ref); ok {
+		t.Errorf("a value use of cert_days_left is memoizable: %s", pathsKey(paths))
+	}
+	for v, want := range map[ast.Value]string{nil: "u", ast.Boolean(false): "f", ast.Boolean(true): "t", ast.Number("0"): "t", ast.Null{}: "t", ast.String(""): "t"} {
+		if got := string(appendTruth(nil, v)); got != want {
+			t.Errorf("truth of %v: %s, want %s", v, got, want)
+		}
+	}
+	noMemo = true
+	without, err := New(ctx, Config{PolicyDirs: []string{dir}, NoBuiltin: true})
+	noMemo = false
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seed := int64(1); seed <= 4; seed++ {
+		f := mutatedFleet(seed)
+		a, err := with.Evaluate(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := without.Evaluate(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		statuses := map[results.Status]int{}
+		for k := range a {
+			statuses[a[k].Status]++
+			if !reflect.DeepEqual(a[k], b[k]) {
+				t.Fatalf("seed %d: result %d differs:\n memo %+v\n none %+v", seed, k, a[k], b[k])
+			}
+		}
+		if statuses[results.Failed] == 0 || statuses[results.Passed] == 0 || statuses[results.Skipped] == 0 {
+			t.Errorf("seed %d: %v: want passes, failures and skips", seed, statuses)
+		}
+	}
 }

@@ -15,7 +15,7 @@ import (
 // the members one worker judges, keyed by those values.
 type memoRule struct {
 	path  ast.Ref
-	paths []ast.Ref
+	paths []memoPath
 }
 
 // memoRules are the complete rules of the compiled policies eligible for
