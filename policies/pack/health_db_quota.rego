@@ -18,10 +18,10 @@ package etcdaudit.controls.health.db_quota
 import data.etcdaudit.lib.ratio
 import data.etcdaudit.lib.versions
 
-# This control runs for every member: its rules read input and data
-# directly (one read of the baseline, no helper rules on the path of a
-# passing member), since each rule reference costs the evaluator a cache
-# lookup and a frame (README, Performance).
+# This control runs for every member: a passing member pays one input
+# read, one rule reference (limit, worked out once per distinct quota) and
+# one integer comparison; each further rule reference would cost the
+# evaluator a rule-index and a cache lookup (README, Performance).
 
 quota := input.member.status.db_size_quota if {
 	input.member.status.db_size_quota > 0
