@@ -2,6 +2,7 @@ package policies
 
 import (
 	"context"
+	"fmt"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -48,24 +49,32 @@ func TestMemoSameResults(t *testing.T) {
 		facts = append(facts, loadFacts(t, n))
 	}
 	for i, f := range facts {
-		a, err := with.Evaluate(ctx, f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := without.Evaluate(ctx, f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(a, b) {
-			for k := range a {
-				if k < len(b) && !reflect.DeepEqual(a[k], b[k]) {
-					t.Errorf("facts %d: result %d differs:\n memo %+v\n none %+v", i, k, a[k], b[k])
-					break
-				}
-			}
-			t.Errorf("facts %d: %d results with memo, %d without", i, len(a), len(b))
+		judgeBoth(t, fmt.Sprintf("facts %d", i), with, without, f)
+	}
+}
+
+// judgeBoth judges f with two engines that must agree (memo or pruning on
+// and off) and fails at the first result that differs; it returns the
+// first engine's results.
+func judgeBoth(t *testing.T, label string, a, b *Engine, f *collectors.Facts) []results.Result {
+	t.Helper()
+	ra, err := a.Evaluate(context.Background(), f)
+	if err != nil {
+		t.Fatalf("%s: %v", label, err)
+	}
+	rb, err := b.Evaluate(context.Background(), f)
+	if err != nil {
+		t.Fatalf("%s: %v", label, err)
+	}
+	if len(ra) != len(rb) || len(ra) == 0 {
+		t.Fatalf("%s: %d results one way, %d the other", label, len(ra), len(rb))
+	}
+	for k := range ra {
+		if !reflect.DeepEqual(ra[k], rb[k]) {
+			t.Fatalf("%s: result %d differs:\n %+v\n %+v", label, k, ra[k], rb[k])
 		}
 	}
+	return ra
 }
 
 // TestSplitSameResults: controls split into a per-member deny and a
@@ -312,21 +321,10 @@ func TestTruthPaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	for seed := int64(1); seed <= 4; seed++ {
-		f := mutatedFleet(seed)
-		a, err := with.Evaluate(ctx, f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := without.Evaluate(ctx, f)
-		if err != nil {
-			t.Fatal(err)
-		}
+		a := judgeBoth(t, fmt.Sprintf("seed %d", seed), with, without, mutatedFleet(seed))
 		statuses := map[results.Status]int{}
-		for k := range a {
-			statuses[a[k].Status]++
-			if !reflect.DeepEqual(a[k], b[k]) {
-				t.Fatalf("seed %d: result %d differs:\n memo %+v\n none %+v", seed, k, a[k], b[k])
-			}
+		for _, r := range a {
+			statuses[r.Status]++
 		}
 		if statuses[results.Failed] == 0 || statuses[results.Passed] == 0 || statuses[results.Skipped] == 0 {
 			t.Errorf("seed %d: %v: want passes, failures and skips", seed, statuses)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -91,22 +90,7 @@ func TestPruneSameResults(t *testing.T) {
 			pruned++
 		}
 		for i, f := range facts {
-			a, err := with.Evaluate(ctx, f)
-			if err != nil {
-				t.Fatalf("%s/%s: %v", name, names[i], err)
-			}
-			b, err := without.Evaluate(ctx, f)
-			if err != nil {
-				t.Fatalf("%s/%s: %v", name, names[i], err)
-			}
-			if len(a) != len(b) || len(a) == 0 {
-				t.Fatalf("%s/%s: %d results pruned, %d whole", name, names[i], len(a), len(b))
-			}
-			for k := range a {
-				if !reflect.DeepEqual(a[k], b[k]) {
-					t.Fatalf("%s/%s: result %d differs:\n pruned %+v\n  whole %+v", name, names[i], k, a[k], b[k])
-				}
-			}
+			judgeBoth(t, name+"/"+names[i], with, without, f)
 		}
 	}
 	if pruned < 4 {
