@@ -118,8 +118,8 @@ func varReads(comp *ast.Compiler, r *ast.Rule, v ast.Var, bind *ast.Expr, depth 
 						return true
 					}
 					p, isVar := rule.Head.Args[i].Value.(ast.Var)
-					if !isVar {
-						ok = false
+					if !isVar || paramRepeated(rule.Head.Args, i, p) {
+						ok = false // a pattern: the argument is matched whole
 						return true
 					}
 					sub, subOK := varReads(comp, rule, p, nil, depth+1)
@@ -191,4 +191,23 @@ func varReads(comp *ast.Compiler, r *ast.Rule, v ast.Var, bind *ast.Expr, depth 
 		vis.Walk(r.Head.Key)
 	}
 	return reads, ok
+}
+
+// paramRepeated reports whether p, the i-th parameter, appears in another
+// parameter too (f(x, x), f(x, [x])): the arguments are then unified whole.
+func paramRepeated(args ast.Args, i int, p ast.Var) bool {
+	for j, a := range args {
+		if j == i {
+			continue
+		}
+		found := false
+		ast.WalkVars(a, func(v ast.Var) bool {
+			found = found || v.Equal(p)
+			return found
+		})
+		if found {
+			return true
+		}
+	}
+	return false
 }

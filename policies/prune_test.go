@@ -207,6 +207,12 @@ func TestPruneConservative(t *testing.T) {
 			}
 			return ""
 		}},
+		{"func_pattern", "deny contains msg if { s := input.member.status; s.db_size > 5; t := input.member.health; msg := f(s, t) }\nf(a, a) := \"same\"\n", func(s *shape) string {
+			if st := s.kids["clusters"].elem.kids["members"].elem.kids["status"]; st == nil || !st.full {
+				return "status not whole"
+			}
+			return ""
+		}},
 		{"func_whole", "deny contains msg if { s := input.member.status; s.db_size > 5; msg := f(s) }\nf(st) := sprintf(\"%v\", [st])\n", func(s *shape) string {
 			if st := s.kids["clusters"].elem.kids["members"].elem.kids["status"]; st == nil || !st.full {
 				return "status not whole"
