@@ -167,6 +167,13 @@ func TestArbitraryKeyBytes(t *testing.T) {
 func TestKilledAndPausedMembers(t *testing.T) {
 	c := etcdtest.NewCluster(t, etcdtest.WithVersion("3.5"), etcdtest.WithMembers(3))
 	seedV3(t, c.Client(t), "/k%d", 5)
+	// Every member must hold the 5 keys before two go down: a write needs
+	// only a quorum, and m0 may be the follower that has not applied it yet.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.WaitConverged(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Members[1].Kill(); err != nil {
 		t.Fatal(err)
 	}

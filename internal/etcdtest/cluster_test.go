@@ -29,8 +29,13 @@ func TestLifecycle(t *testing.T) {
 			if _, err := cli.Put(ctx, "/k", "v1"); err != nil {
 				t.Fatalf("put: %v", err)
 			}
-			// Every member serves, and reports the version we asked for.
+			// Every member serves, reports the version we asked for and,
+			// once converged, the put's revision.
+			if err := c.WaitConverged(ctx); err != nil {
+				t.Fatal(err)
+			}
 			want, _ := etcdtest.FullVersion(v)
+			var revs []int64
 			for _, m := range c.Members {
 				st, err := cli.Status(ctx, m.ClientURL)
 				if err != nil {
@@ -39,6 +44,10 @@ func TestLifecycle(t *testing.T) {
 				if st.Version != want {
 					t.Errorf("%s: version %s, want %s", m.Name, st.Version, want)
 				}
+				revs = append(revs, st.Header.Revision)
+			}
+			if revs[0] < 2 || revs[0] != revs[1] || revs[1] != revs[2] {
+				t.Errorf("revisions after WaitConverged: %v, want one revision ≥ 2", revs)
 			}
 
 			m := c.Members[1]
