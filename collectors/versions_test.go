@@ -1,8 +1,10 @@
 package collectors_test
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -42,6 +44,13 @@ func TestFactsEveryVersion(t *testing.T) {
 				v2Put(t, c, "/emptydir", "", true, 0)
 			}
 
+			// Members answer from their own store (serializable reads): every
+			// one must have applied the writes before the counts are compared.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := c.WaitConverged(ctx); err != nil {
+				t.Fatal(err)
+			}
 			fleet := fleetFor(t, "c"+strings.ReplaceAll(v, ".", ""), c)
 			f := run(t, fleet, collectors.Options{Profile: collectors.ProfileFull})
 			noErrors(t, f)
