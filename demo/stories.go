@@ -101,5 +101,10 @@ func seedCluster(ctx context.Context, st story, rc *runningCluster) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer cli.Close()
-	return st.seed(ctx, target{cli: cli, hc: hc, endpoint: rc.clients[0]})
+	if err := st.seed(ctx, target{cli: cli, hc: hc, endpoint: rc.clients[0]}); err != nil {
+		return err
+	}
+	// The scan reads each member's own store: every member must hold what
+	// was seeded, not just a quorum.
+	return seed.Converged(ctx, cli, rc.clients)
 }
