@@ -202,11 +202,11 @@ type evalRun struct {
 func (run *evalRun) eval(ctx context.Context, q *query, input ast.Value) (*ast.Term, error) {
 	if run.member && run.rules != nil {
 		run.rules.begin(input)
-		t, err := run.e.evalQuery(ctx, q, run.txn, input, run.halt, run.base, run.rules)
+		t, err := run.query(ctx, q, input, run.rules)
 		run.rules.end(err == nil)
 		return t, err
 	}
-	return run.e.evalQuery(ctx, q, run.txn, input, run.halt, run.base, nil)
+	return run.query(ctx, q, input, nil)
 }
 
 // evalSubject judges one subject: the scope's joint query once, and each

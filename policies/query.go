@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
@@ -39,17 +38,18 @@ func (e *Engine) prepare(_ context.Context, ps []part) (*query, error) {
 	return q, nil
 }
 
-// evalQuery runs q on input and returns the verdicts it bound, or nil
-// when the query is undefined (a complete deny/skip rule with no value).
-func (e *Engine) evalQuery(ctx context.Context, q *query, txn storage.Transaction, input ast.Value, halt topdown.Cancel, base topdown.BaseCache, vc topdown.VirtualCache) (*ast.Term, error) {
+// query runs q on input in this worker's transaction and base cache (vc,
+// when not nil, is the virtual cache) and returns the verdicts it bound, or
+// nil when the query is undefined (a complete deny/skip rule with no value).
+func (run *evalRun) query(ctx context.Context, q *query, input ast.Value, vc topdown.VirtualCache) (*ast.Term, error) {
 	tq := topdown.NewQuery(q.body).
 		WithQueryCompiler(q.qc).
-		WithCompiler(e.compiler).
-		WithStore(e.store).
-		WithTransaction(txn).
+		WithCompiler(run.e.compiler).
+		WithStore(run.e.store).
+		WithTransaction(run.txn).
 		WithMetrics(noMetrics).
-		WithCancel(halt).
-		WithBaseCache(base).
+		WithCancel(run.halt).
+		WithBaseCache(run.base).
 		WithInput(ast.NewTerm(input))
 	if vc != nil {
 		tq = tq.WithVirtualCache(vc)
