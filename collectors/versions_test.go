@@ -2,6 +2,9 @@ package collectors_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +53,9 @@ func TestFactsEveryVersion(t *testing.T) {
 			defer cancel()
 			if err := c.WaitConverged(ctx); err != nil {
 				t.Fatal(err)
+			}
+			if v == "3.6" || v == "3.7" {
+				waitStorageVersion(ctx, t, c)
 			}
 			fleet := fleetFor(t, "c"+strings.ReplaceAll(v, ".", ""), c)
 			f := run(t, fleet, collectors.Options{Profile: collectors.ProfileFull})
@@ -124,5 +130,37 @@ func checkLeases(t *testing.T, v string, el *collectors.LeaseCoverage, method st
 	}
 	if el.Method != method {
 		t.Errorf("%s: method %s, want %s", v, el.Method, method)
+	}
+}
+
+// waitStorageVersion waits until every member of a 3.6+ cluster reports its
+// storage version (GET /version). The leader decides it a moment after the
+// cluster version, in a raft entry of its own, so a cluster just started
+// may not have it yet.
+func waitStorageVersion(ctx context.Context, t *testing.T, c *etcdtest.Cluster) {
+	t.Helper()
+	hc := c.HTTPClient()
+	for _, m := range c.Members {
+		var last string
+		for {
+			var doc struct {
+				Storage string `json:"storage"`
+			}
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, m.ClientURL+"/version", nil)
+			resp, err := hc.Do(req)
+			if err == nil {
+				err = json.NewDecoder(resp.Body).Decode(&doc)
+				resp.Body.Close()
+			}
+			if err == nil && doc.Storage != "" {
+				break
+			}
+			last = fmt.Sprintf("storage %q, error %v", doc.Storage, err)
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s: no storage version reported: %s", m.Name, last)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
 	}
 }
