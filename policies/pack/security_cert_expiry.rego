@@ -38,9 +38,12 @@ deny contains msg if {
 	msg := message(s, d)
 }
 
-message(s, d) := sprintf("server certificate (%s) expired on %s, %s days ago: clients verifying it cannot connect; rotate it now", [object.get(s, "cert_subject", "?"), s.cert_not_after, versions.num(0 - d)]) if {
+# The expiry date and subject only decorate the message: facts that carry
+# the days left without them (an older collector, a hand-written facts
+# file) must still fail, not pass for want of a message.
+message(s, d) := sprintf("server certificate (%s) expired on %s, %s days ago: clients verifying it cannot connect; rotate it now", [object.get(s, "cert_subject", "?"), object.get(s, "cert_not_after", "an unrecorded date"), versions.num(0 - d)]) if {
 	d < 0
-} else := sprintf("server certificate (%s) expires on %s, in %s days (threshold %d): rotate it", [object.get(s, "cert_subject", "?"), s.cert_not_after, versions.num(d), limit]) if {
+} else := sprintf("server certificate (%s) expires on %s, in %s days (threshold %d): rotate it", [object.get(s, "cert_subject", "?"), object.get(s, "cert_not_after", "an unrecorded date"), versions.num(d), limit]) if {
 	limit := data.etcdaudit.baseline.cert_expiry_days
 	d <= limit
 	d >= 0

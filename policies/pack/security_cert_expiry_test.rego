@@ -16,6 +16,16 @@ test_fail_expired if {
 	contains(msg, "expired on 2026-12-01T00:00:00Z, 3 days ago")
 }
 
+# Without the expiry date or the subject (only the days left recorded) an
+# expiring certificate still fails; the message says what is missing.
+test_fail_without_date if {
+	bare := {"member": {"security": {"scheme": "https", "cert_days_left": -2}}}
+	some msg in c.deny with input as bare
+	msg == "server certificate (?) expired on an unrecorded date, 2 days ago: clients verifying it cannot connect; rotate it now"
+	some msg2 in c.deny with input as {"member": {"security": {"scheme": "https", "cert_days_left": 7}}}
+	contains(msg2, "expires on an unrecorded date, in 7 days")
+}
+
 test_skip_http if count(c.skip) == 1 with input as {"member": {"security": {"scheme": "http"}}}
 
 test_skip_no_expiry if count(c.skip) == 1 with input as {"member": {"security": {"scheme": "https"}}}
