@@ -39,8 +39,13 @@ func syntheticFleet(n int, worst ...bool) *collectors.Facts {
 			}
 			if bad {
 				v = fmt.Sprintf("3.%d.%d", 3+i%3, i)
-				mib, inUse = int64(i%3000)<<20, int64(i%1000)<<20
-				days = float64(i%400 - 10)
+				// Sizes and days repeat every 1,000 and 500 members, so the
+				// 1,000- and 10,000-member fleets fail the same share of
+				// members (i%3000 failed db quota and fragmentation only
+				// past the first thousand: a per-member cost that grew with
+				// the fleet for want of the same data).
+				mib, inUse = int64(i%1000*3)<<20, int64(i%1000)<<20
+				days = float64(i%500 - 10)
 			}
 			yes, no := true, false
 			cf.Members = append(cf.Members, collectors.MemberFacts{
