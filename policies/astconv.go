@@ -139,20 +139,7 @@ func (c *converter) valueOf(v reflect.Value) (ast.Value, error) {
 		}
 		return obj, nil
 	case reflect.Struct:
-		base := len(c.items)
-		for _, f := range structFields(v.Type()) {
-			fv := v.Field(f.index)
-			if f.omitEmpty && isEmptyValue(fv) {
-				continue
-			}
-			x, err := c.term(fv)
-			if err != nil {
-				c.items = c.items[:base]
-				return nil, fmt.Errorf("%s: %w", f.name, err)
-			}
-			c.items = append(c.items, [2]*ast.Term{f.key, x})
-		}
-		return c.object(base), nil
+		return c.structObject(v, c.plan(v.Type(), nil))
 	}
 	// Anything else: let encoding/json decide, then convert.
 	b, err := json.Marshal(v.Interface())

@@ -96,13 +96,13 @@ func (c *converter) clusterInputs(f *collectors.Facts, i int, sh *shape) (cluste
 		return clusterInputs{}, fmt.Errorf("convert facts: cluster %d is not an object", i)
 	}
 	ci := clusterInputs{obj: co}
-	mini := ast.NewObjectWithCapacity(co.Len())
+	base := len(c.items)
 	co.Foreach(func(k, v *ast.Term) {
 		if !k.Equal(keyMembers) {
-			mini.Insert(k, v)
+			c.items = append(c.items, [2]*ast.Term{k, v})
 		}
 	})
-	ci.mini = ast.NewTerm(mini)
+	ci.mini = ast.NewTerm(c.object(base))
 	if t := co.Get(keyMembers); t != nil {
 		if arr, ok := t.Value.(*ast.Array); ok {
 			ci.members = make([]*ast.Term, arr.Len())

@@ -235,20 +235,11 @@ func (c *converter) shaped(v reflect.Value, s *shape) (*ast.Term, error) {
 	}
 	switch {
 	case v.Kind() == reflect.Struct && v.Type() != timeType && s.elem == nil:
-		base := len(c.items)
-		for _, f := range c.plan(v.Type(), s) {
-			fv := v.Field(f.index)
-			if f.omitEmpty && isEmptyValue(fv) {
-				continue
-			}
-			x, err := c.shaped(fv, f.shape)
-			if err != nil {
-				c.items = c.items[:base]
-				return nil, fmt.Errorf("%s: %w", f.name, err)
-			}
-			c.items = append(c.items, [2]*ast.Term{f.key, x})
+		obj, err := c.structObject(v, c.plan(v.Type(), s))
+		if err != nil {
+			return nil, err
 		}
-		return c.newTerm(c.object(base)), nil
+		return c.newTerm(obj), nil
 	case v.Kind() == reflect.Map && !v.IsNil() && v.Type().Key().Kind() == reflect.String && s.elem == nil:
 		obj := ast.NewObjectWithCapacity(len(s.kids))
 		for k, ks := range s.kids {
@@ -283,14 +274,34 @@ type shapedField struct {
 	shape *shape
 }
 
+// structObject converts the given fields of struct v, each by its shape,
+// into one object, by encoding/json's omitempty rule.
+func (c *converter) structObject(v reflect.Value, fields []shapedField) (ast.Object, error) {
+	base := len(c.items)
+	for _, f := range fields {
+		fv := v.Field(f.index)
+		if f.omitEmpty && isEmptyValue(fv) {
+			continue
+		}
+		x, err := c.shaped(fv, f.shape)
+		if err != nil {
+			c.items = c.items[:base]
+			return nil, fmt.Errorf("%s: %w", f.name, err)
+		}
+		c.items = append(c.items, [2]*ast.Term{f.key, x})
+	}
+	return c.object(base), nil
+}
+
 type planKey struct {
 	t reflect.Type
 	s *shape
 }
 
-// plan is the fields of struct type t that s keeps, worked out once per
-// type and shape for each converter: a member's facts have dozens of
-// fields, of which the controls read a few.
+// plan is the fields of struct type t that s keeps (every field, each
+// whole, for a nil s), worked out once per type and shape for each
+// converter: a member's facts have dozens of fields, of which the controls
+// read a few.
 func (c *converter) plan(t reflect.Type, s *shape) []shapedField {
 	k := planKey{t, s}
 	if fs, ok := c.plans[k]; ok {
@@ -298,7 +309,9 @@ func (c *converter) plan(t reflect.Type, s *shape) []shapedField {
 	}
 	var fs []shapedField
 	for _, f := range structFields(t) {
-		if ks := s.kids[f.name]; ks != nil {
+		if s == nil {
+			fs = append(fs, shapedField{f, nil})
+		} else if ks := s.kids[f.name]; ks != nil {
 			fs = append(fs, shapedField{f, ks})
 		}
 	}
