@@ -2,8 +2,6 @@ package policies
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,7 +14,6 @@ import (
 // order they run in.
 func TestBaseCacheWith(t *testing.T) {
 	dir := t.TempDir()
-	head := "# METADATA\n# title: t\n# description: t\n# custom:\n#   id: TEST-BASE-%s\n#   impact: 0.5\n#   scope: member\n#   tags: [test]\npackage etcdaudit.controls.test.base_%s\n\n"
 	bodies := map[string]string{
 		"a": "deny contains sprintf(\"with %v\", [d]) if d := days with data.etcdaudit.baseline.cert_expiry_days as 7\n" +
 			"deny contains sprintf(\"plain %v\", [data.etcdaudit.baseline.cert_expiry_days]) if true\n" +
@@ -25,10 +22,7 @@ func TestBaseCacheWith(t *testing.T) {
 			"deny contains sprintf(\"with %v\", [x]) if x := data.etcdaudit.baseline.cert_expiry_days with data.etcdaudit.baseline as {\"cert_expiry_days\": 9}\n",
 	}
 	for name, body := range bodies {
-		src := strings.ReplaceAll(head, "%s", name)
-		if err := os.WriteFile(filepath.Join(dir, name+".rego"), []byte(src+body), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeMemberControl(t, dir, "base", name, body)
 	}
 	e, err := New(context.Background(), Config{PolicyDirs: []string{dir}, NoBuiltin: true})
 	if err != nil {

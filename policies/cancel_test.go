@@ -3,8 +3,6 @@ package policies
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -14,11 +12,7 @@ import (
 func TestEvaluateCancel(t *testing.T) {
 	dir := t.TempDir()
 	// 25 million iterations a member: minutes for the fleet below.
-	src := "# METADATA\n# title: slow\n# description: slow\n# custom:\n#   id: TEST-SLOW-001\n#   impact: 0.1\n#   scope: member\n#   tags: [test]\npackage etcdaudit.controls.test.slow\n\n" +
-		"deny contains \"never\" if {\n\tsome a in numbers.range(1, 5000)\n\tsome b in numbers.range(1, 5000)\n\ta * b == -1\n}\n"
-	if err := os.WriteFile(filepath.Join(dir, "slow.rego"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeMemberControl(t, dir, "slow", "loop", "deny contains \"never\" if {\n\tsome a in numbers.range(1, 5000)\n\tsome b in numbers.range(1, 5000)\n\ta * b == -1\n}\n")
 	e, err := New(context.Background(), Config{PolicyDirs: []string{dir}, NoBuiltin: true})
 	if err != nil {
 		t.Fatal(err)

@@ -53,6 +53,18 @@ func TestMemoSameResults(t *testing.T) {
 	}
 }
 
+// writeMemberControl writes a member-scoped control TEST-<KIND>-<name>, in
+// package etcdaudit.controls.test.<kind>_<name>, with body, into dir.
+func writeMemberControl(t *testing.T, dir, kind, name, body string) {
+	t.Helper()
+	pkg := strings.ToLower(kind) + "_" + name
+	src := "# METADATA\n# title: t\n# description: t\n# custom:\n#   id: TEST-" + strings.ToUpper(kind) + "-" + name +
+		"\n#   impact: 0.5\n#   scope: member\n#   tags: [test]\npackage etcdaudit.controls.test." + pkg + "\n\n" + body
+	if err := os.WriteFile(filepath.Join(dir, pkg+".rego"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // judgeBoth judges f with two engines that must agree (memo or pruning on
 // and off) and fails at the first result that differs; it returns the
 // first engine's results.
@@ -277,16 +289,12 @@ func mutatedFleet(seed int64) *collectors.Facts {
 // not, and judging with such groups gives the same results as without.
 func TestTruthPaths(t *testing.T) {
 	dir := t.TempDir()
-	head := "# METADATA\n# title: t\n# description: t\n# custom:\n#   id: TEST-TRUTH-%s\n#   impact: 0.5\n#   scope: member\n#   tags: [test]\npackage etcdaudit.controls.test.truth_%s\n\n"
 	bodies := map[string]string{
 		"bare":  "deny contains \"unreachable\" if not input.member.reachable\nskip contains \"no expiry\" if { input.member.security; not input.member.security.cert_days_left }\ndeny contains \"odd scheme\" if { input.member.security.cert_days_left; input.member.security.scheme == \"HTTPS\" }\n",
 		"value": "deny contains \"soon\" if input.member.security.cert_days_left < 40\n",
 	}
 	for name, body := range bodies {
-		src := strings.ReplaceAll(head, "%s", name) + body
-		if err := os.WriteFile(filepath.Join(dir, name+".rego"), []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeMemberControl(t, dir, "truth", name, body)
 	}
 	ctx := context.Background()
 	with, err := New(ctx, Config{PolicyDirs: []string{dir}, NoBuiltin: true})

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 
 	"github.com/etcdaudit/etcdaudit/collectors"
@@ -154,7 +153,6 @@ func TestPruneShape(t *testing.T) {
 // TestPruneConservative: `with`, a bare input, and a dynamic ref turn
 // pruning off or keep the whole subtree.
 func TestPruneConservative(t *testing.T) {
-	head := "# METADATA\n# title: t\n# description: t\n# custom:\n#   id: TEST-PRUNE-%s\n#   impact: 0.5\n#   scope: member\n#   tags: [test]\npackage etcdaudit.controls.test.prune_%s\n\n"
 	cases := []struct {
 		name, body string
 		check      func(*shape) string
@@ -236,10 +234,7 @@ func TestPruneConservative(t *testing.T) {
 	}
 	for _, tc := range cases {
 		dir := t.TempDir()
-		src := strings.ReplaceAll(head, "%s", tc.name) + tc.body
-		if err := os.WriteFile(filepath.Join(dir, "c.rego"), []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeMemberControl(t, dir, "prune", tc.name, tc.body)
 		lib := "package etcdaudit.lib.prune_helper\n\nh if count(input.member.runs) > 100\n"
 		if err := os.WriteFile(filepath.Join(dir, "lib.rego"), []byte(lib), 0o644); err != nil {
 			t.Fatal(err)
