@@ -10,6 +10,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdaudit/etcdaudit/internal/etcdversion"
 )
 
 func leaseCoverageCollector() Registration {
@@ -288,7 +290,7 @@ func allBefore37(members []MemberFacts) bool {
 		if m.Version == nil {
 			continue
 		}
-		if _, _, ok := majorMinor(m.Version.Server); !ok || versionAtLeast(m.Version.Server, 3, 7) {
+		if v, err := etcdversion.Parse(m.Version.Server); err != nil || v.AtLeast(3, 7) {
 			return false
 		}
 		seen = true

@@ -124,10 +124,35 @@ func TestConsistencyDisagreement(t *testing.T) {
 	}
 }
 
-func TestVersionAtLeast(t *testing.T) {
-	for v, want := range map[string]bool{"3.7.3": true, "3.6.0": false, "3.10.1": true, "v3.7.0-alpha.0": true, "4.0.0": true, "garbage": false, "": false} {
-		if got := versionAtLeast(v, 3, 7); got != want {
-			t.Errorf("versionAtLeast(%q, 3, 7) = %v", v, got)
+// TestAllBefore37: keys-only walks are for clusters known to run before
+// 3.7; a 3.7 pre-release, an unparsable version or no version at all is not
+// known to.
+func TestAllBefore37(t *testing.T) {
+	mf := func(vs ...string) []MemberFacts {
+		var out []MemberFacts
+		for _, v := range vs {
+			m := MemberFacts{}
+			if v != "-" {
+				m.Version = &VersionFacts{Server: v}
+			}
+			out = append(out, m)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		members []MemberFacts
+		want    bool
+	}{
+		{mf("3.6.16", "v3.5.35", "-"), true},
+		{mf("3.6.16", "3.7.0-rc.0"), false},
+		{mf("3.6.16", "3.10.1"), false},
+		{mf("3.6.16", "garbage"), false},
+		{mf("3.6.16", ""), false},
+		{mf("-"), false},
+		{nil, false},
+	} {
+		if got := allBefore37(tc.members); got != tc.want {
+			t.Errorf("allBefore37(%+v) = %v", tc.members, got)
 		}
 	}
 }
