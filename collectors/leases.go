@@ -18,7 +18,7 @@ func leaseCoverageCollector() Registration {
 	return Registration{
 		Name:  "event_leases",
 		Scope: ScopeCluster,
-		Walks: true,
+		Cost:  CostPrefixWalk,
 		Help: "lease coverage of the events prefix: keys, keys with a live lease, keys without (sampled), " +
 			"remaining TTLs of the attached leases (lease join, or a paged walk at one pinned revision)",
 		Collector: CollectorFunc(collectLeaseCoverage),

@@ -17,14 +17,31 @@ func TestRegistrySelect(t *testing.T) {
 		}
 		return out
 	}
-	quick, label, err := r.Select("", nil, nil)
+	quick, label, err := r.Select(ProfileQuick, nil, nil)
 	if err != nil || label != ProfileQuick {
-		t.Fatalf("default: %v %q", err, label)
+		t.Fatalf("quick: %v %q", err, label)
 	}
 	for _, walker := range []string{"v2_count", "hashkv", "event_leases"} {
 		if slices.Contains(names(quick), walker) {
-			t.Errorf("quick profile runs the keyspace walker %s", walker)
+			t.Errorf("quick profile runs the walker %s", walker)
 		}
+	}
+	// The default judges the v2 store and the events leases, never HashKV.
+	std, label, err := r.Select("", nil, nil)
+	if err != nil || label != ProfileStandard {
+		t.Fatalf("default: %v %q", err, label)
+	}
+	if n := names(std); !slices.Contains(n, "v2_count") || !slices.Contains(n, "event_leases") || slices.Contains(n, "hashkv") ||
+		len(n) != len(r.All())-1 {
+		t.Errorf("standard profile runs %v", n)
+	}
+	for name, want := range map[string]string{"version": ProfileQuick, "v2_count": ProfileStandard, "event_leases": ProfileStandard, "hashkv": ProfileFull, "nope": ""} {
+		if got := r.ProfileFor(name); got != want {
+			t.Errorf("ProfileFor(%s) = %q, want %q", name, got, want)
+		}
+	}
+	if _, _, err := r.Select("fast", nil, nil); err == nil || !strings.Contains(err.Error(), "quick, standard, full") {
+		t.Errorf("unknown profile: %v", err)
 	}
 	full, _, _ := r.Select(ProfileFull, nil, nil)
 	if len(full) != len(r.All()) {

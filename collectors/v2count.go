@@ -16,7 +16,7 @@ func v2CountCollector() Registration {
 	return Registration{
 		Name:      "v2_count",
 		Scope:     ScopeMember,
-		Walks:     true,
+		Cost:      CostPrefixWalk,
 		Help:      "counts custom v2 keys, directories and TTL keys, and the /registry keys among them (one recursive GET, streamed)",
 		Collector: CollectorFunc(collectV2Count),
 	}
