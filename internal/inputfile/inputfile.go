@@ -10,6 +10,7 @@ package inputfile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -71,6 +72,10 @@ func Open(ctx context.Context, path string, limit int64) (io.ReadCloser, error) 
 	}
 	st, err := os.Stat(path)
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			pe.Op = "open" // what the user asked for: "open x: permission denied"
+		}
 		return nil, err
 	}
 	if err := regular(path, st); err != nil {
