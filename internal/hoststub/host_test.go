@@ -170,6 +170,21 @@ func TestFaultsFlagsAndRefusals(t *testing.T) {
 	if _, err := r.Run(t.Context(), hooks.StopWriters, v); err == nil || !strings.Contains(err.Error(), "no writers") {
 		t.Errorf("writers-stop without a writer: %v", err)
 	}
+	var writes []string
+	h.SetWriter(hoststub.WriterFuncs{
+		Stop:    func(context.Context) error { writes = append(writes, "stop"); return nil },
+		Backend: func(_ context.Context, b string) error { writes = append(writes, "backend "+b); return nil },
+	})
+	bv := v
+	bv.Backend = "etcd3"
+	run(t, r, hooks.StopWriters, bv)
+	run(t, r, hooks.SetBackend, bv)
+	if _, err := r.Run(t.Context(), hooks.StartWriters, v); err == nil || !strings.Contains(err.Error(), "does not support") {
+		t.Errorf("writers-start without a Start func: %v", err)
+	}
+	if !slices.Equal(writes, []string{"stop", "backend etcd3"}) {
+		t.Errorf("writer calls %q", writes)
+	}
 	h.SetProbe(func(context.Context, string) error { return io.ErrUnexpectedEOF })
 	if _, err := r.Run(t.Context(), hooks.Verify, v); err == nil || !strings.Contains(err.Error(), "probe failed") {
 		t.Errorf("failing probe: %v", err)
@@ -180,8 +195,8 @@ func TestFaultsFlagsAndRefusals(t *testing.T) {
 			failed++
 		}
 	}
-	if failed != 5 {
-		t.Errorf("%d failed calls recorded, want 5: %q", failed, h.Ops())
+	if failed != 6 {
+		t.Errorf("%d failed calls recorded, want 6: %q", failed, h.Ops())
 	}
 }
 
