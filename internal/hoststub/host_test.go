@@ -261,3 +261,37 @@ func saveSnapshot(t *testing.T, ctx context.Context, cli *clientv3.Client, path 
 		t.Fatal(err)
 	}
 }
+
+// TestInventoryTLSAuth: the inventory written for a TLS cluster with auth
+// validates without warnings and connects, and the root password given to
+// the hooks as a secret never shows in what they print.
+func TestInventoryTLSAuth(t *testing.T) {
+	h := hoststub.Start(t, etcdtest.WithTLS(), etcdtest.WithAuth())
+	fleet, err := inventory.Load(h.Inventory(t, "secure"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fleet.Warnings) != 0 {
+		t.Errorf("warnings: %v", fleet.Warnings)
+	}
+	conn, err := inventory.Connect(fleet.Clusters[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := clientv3.New(conn.ClientConfig(fleet.Clusters[0].Endpoints))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cli.Close() }()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if _, err := cli.Put(ctx, "/through-the-inventory", "x"); err != nil {
+		t.Fatalf("put through the inventory's connection: %v", err)
+	}
+	_, pw := conn.Credentials()
+	r := hooks.NewRunner(fleet.Clusters[0].Hooks, hooks.Options{Secrets: []string{pw}})
+	res := run(t, r, hooks.Verify, hooks.Vars{Member: "m0 " + pw})
+	if strings.Contains(res.Output, pw) || strings.Contains(strings.Join(res.Argv, " "), pw) {
+		t.Errorf("password shown: %q %q", res.Argv, res.Output)
+	}
+}
