@@ -130,7 +130,9 @@ func fmtDur(d time.Duration) string {
 func quoteArgv(argv []string) string {
 	out := make([]string, len(argv))
 	for i, a := range argv {
-		if a == "" || strings.ContainsFunc(a, func(r rune) bool { return unicode.IsSpace(r) || strings.ContainsRune(`"'\$*?;&|<>(){}[]`+"`", r) || !unicode.IsPrint(r) }) {
+		if a == "" || strings.ContainsFunc(a, func(r rune) bool {
+			return unicode.IsSpace(r) || strings.ContainsRune(`"'\$*?;&|<>(){}[]`+"`", r) || !unicode.IsPrint(r)
+		}) {
 			out[i] = strconv.Quote(a)
 		} else {
 			out[i] = a

@@ -270,7 +270,7 @@ func (pl *planner) forceSnapshot(base string, ms []*member, drop []string, why s
 	}
 	pl.add(Step{
 		ID: base + "/force-snapshot", Action: ActionUpgrade, Kind: KindForceSnapshot,
-		Description: fmt.Sprintf("%s: put and delete one key %d times, then check that %s each saved a raft snapshot (etcd_debugging_snap_save_total_duration_seconds_count grew)", why, SnapshotWrites, strings.Join(names, ", ")),
+		Description:   fmt.Sprintf("%s: put and delete one key %d times, then check that %s each saved a raft snapshot (etcd_debugging_snap_save_total_duration_seconds_count grew)", why, SnapshotWrites, strings.Join(names, ", ")),
 		Preconditions: []string{"every member healthy and restarted with --snapshot-count=5"},
 		Postconditions: []string{
 			"every restarted member saved a snapshot after the writes began",
