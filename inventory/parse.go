@@ -22,8 +22,8 @@ const MaxFileSize = 8 << 20
 // Field names per level; order is the documentation order.
 var (
 	topFields      = []string{"name", "defaults", "clusters"}
-	clusterFields  = []string{"name", "endpoints", "labels", "tls", "auth", "kubernetes_backend", "collect", "hooks"}
-	defaultsFields = []string{"labels", "tls", "auth", "kubernetes_backend", "collect", "hooks"}
+	clusterFields  = []string{"name", "endpoints", "labels", "tls", "auth", "kubernetes_backend", "collect", "hooks", "hook_timeouts"}
+	defaultsFields = []string{"labels", "tls", "auth", "kubernetes_backend", "collect", "hooks", "hook_timeouts"}
 	tlsFields      = []string{"ca", "cert", "key", "server_name", "insecure_skip_verify"}
 	authFields     = []string{"user", "password_env", "password_file"}
 	collectFields  = []string{"events_prefix", "registry_prefix", "page_size", "dial_timeout", "command_timeout", "keyspace_timeout"}
@@ -39,6 +39,7 @@ var belongsUnder = map[string]string{
 	"insecure_skip_verify": "tls.insecure_skip_verify", "insecure_skip_tls_verify": "tls.insecure_skip_verify",
 	"events_prefix": "collect.events_prefix", "registry_prefix": "collect.registry_prefix", "page_size": "collect.page_size",
 	"dial_timeout": "collect.dial_timeout", "command_timeout": "collect.command_timeout", "keyspace_timeout": "collect.keyspace_timeout",
+	"timeouts": "hook_timeouts", "hook_timeout": "hook_timeouts",
 	"backend": "kubernetes_backend", "storage_backend": "kubernetes_backend", "endpoint": "endpoints",
 }
 

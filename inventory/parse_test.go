@@ -128,6 +128,10 @@ func TestDefaultsInheritance(t *testing.T) {
 	if len(small.Hooks) != 2 || len(large.Hooks) != 3 || large.Hooks["stop_apiserver"][5] != "kube-apiserver" {
 		t.Errorf("hooks not merged: small %v, large %v", small.Hooks, large.Hooks)
 	}
+	if !reflect.DeepEqual(small.HookTimeouts, map[string]time.Duration{"install_version": 10 * time.Minute, "stop_etcd": 90 * time.Second}) ||
+		!reflect.DeepEqual(large.HookTimeouts, map[string]time.Duration{"install_version": 20 * time.Minute, "stop_etcd": 90 * time.Second}) {
+		t.Errorf("hook timeouts not merged: small %v, large %v", small.HookTimeouts, large.HookTimeouts)
+	}
 	if small.Hooks["stop_etcd"][1] != "{{.Host}}" {
 		t.Errorf("hook templates must stay verbatim: %v", small.Hooks["stop_etcd"])
 	}

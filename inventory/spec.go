@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 
 	"gopkg.in/yaml.v3"
@@ -38,6 +39,7 @@ func (s *spec) clone() *spec {
 	for k, v := range s.c.Hooks {
 		c.Hooks[k] = slices.Clone(v)
 	}
+	c.HookTimeouts = maps.Clone(s.c.HookTimeouts)
 	c.Endpoints = slices.Clone(s.c.Endpoints)
 	return &spec{c: c, at: maps.Clone(s.at)}
 }
@@ -81,6 +83,8 @@ func (p *parser) applySpec(s *spec, n *yaml.Node, path string, allowed []string)
 			p.collect(s, v, fp)
 		case "hooks":
 			p.hooks(s, v, fp)
+		case "hook_timeouts":
+			p.hookTimeouts(s, v, fp)
 		}
 	})
 }
@@ -287,6 +291,24 @@ func (p *parser) hooks(s *spec, v *yaml.Node, path string) {
 			argv = append(argv, arg)
 		}
 		s.c.Hooks[key] = argv
+	})
+}
+
+// hookTimeouts reads per-hook deadlines; like hooks, a cluster's entries
+// are merged over the defaults' by name.
+func (p *parser) hookTimeouts(s *spec, v *yaml.Node, path string) {
+	p.fields(v, path, nil, func(key string, k, val *yaml.Node) {
+		fp := join(path, key)
+		if !hookNameRe.MatchString(key) {
+			p.errf(k, fp, "%q is not a valid hook name: letters, digits, '_' and '-'", truncate(key, 40))
+			return
+		}
+		if d, ok := p.duration(val, fp); ok {
+			if s.c.HookTimeouts == nil {
+				s.c.HookTimeouts = map[string]time.Duration{}
+			}
+			s.c.HookTimeouts[key] = d
+		}
 	})
 }
 
