@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/etcdaudit/etcdaudit/collectors"
+	"github.com/etcdaudit/etcdaudit/inventory"
 	"github.com/etcdaudit/etcdaudit/policies"
+	"github.com/etcdaudit/etcdaudit/remediate/hooks"
 	"github.com/etcdaudit/etcdaudit/results"
 )
 
@@ -76,26 +78,20 @@ func failingVersions(clusters ...string) *results.Report {
 	return rep
 }
 
-// stepHookSet renders a hook as one host command naming the hook and the
-// step's values: the planner's part (which hooks, with which values) is
-// what these tests check; templating is remediate/hooks' own.
-type stepHookSet struct{ missing map[string]bool }
-
-func (h stepHookSet) Has(n string) bool { return !h.missing[n] }
-func (h stepHookSet) Render(n, cluster string, s *Step) ([]string, error) {
-	argv := []string{"/usr/local/sbin/etcd-host", n, cluster, s.Member}
-	if n == hookInstall {
-		argv = append(argv, s.To)
+// testHooks is an inventory's hook set as a user writes it (an ssh wrapper),
+// without the hooks named in missing.
+func testHooks(missing ...string) HookSet {
+	h := inventory.Hooks{
+		hookStop:    {"/usr/local/sbin/etcd-host", "{{.Host}}", "systemctl", "stop", "etcd"},
+		hookStart:   {"/usr/local/sbin/etcd-host", "{{.Host}}", "systemctl", "start", "etcd"},
+		hookInstall: {"/usr/local/sbin/etcd-host", "{{.Host}}", "install-etcd", "{{.ToVersion}}"},
+		hookFlags:   {"/usr/local/sbin/etcd-host", "{{.Host}}", "etcd-flags", "--add", "{{join .FlagsAdd \",\"}}", "--drop", "{{join .FlagsDrop \",\"}}"},
+		hookVerify:  {"/usr/local/bin/check-apiservers", "{{.Cluster}}"},
 	}
-	if n == hookFlags {
-		for _, f := range s.FlagsAdd {
-			argv = append(argv, "--add", f)
-		}
-		for _, f := range s.FlagsDrop {
-			argv = append(argv, "--drop", f)
-		}
+	for _, m := range missing {
+		delete(h, m)
 	}
-	return argv, nil
+	return InventoryHooks(hooks.NewRunner(h, hooks.Options{}))
 }
 
 func testData(t *testing.T) *UpgradeData {
@@ -116,7 +112,7 @@ func testOptions(o Options) Options {
 	o.ToolVersion = "test"
 	o.BackupDir = "/var/lib/etcdaudit/backups"
 	if o.Hooks == nil {
-		o.Hooks = func(string) HookSet { return stepHookSet{} }
+		o.Hooks = func(string) HookSet { return testHooks() }
 	}
 	return o
 }
@@ -332,7 +328,7 @@ func TestPlanRefusals(t *testing.T) {
 		wantRefused(t, plan(cf, Options{Target: "3.6.16"}), "not counted", "--profile full")
 	})
 	t.Run("missing hook", func(t *testing.T) {
-		c := plan(testCluster("nohook", "small", fm{"m1", "3.6.16", true, -1}), Options{Target: "3.7.3", Hooks: func(string) HookSet { return stepHookSet{missing: map[string]bool{hookInstall: true}} }})
+		c := plan(testCluster("nohook", "small", fm{"m1", "3.6.16", true, -1}), Options{Target: "3.7.3", Hooks: func(string) HookSet { return testHooks(hookInstall) }})
 		wantRefused(t, c, "no install_version hook for cluster nohook")
 	})
 	t.Run("no hooks at all", func(t *testing.T) {
@@ -406,5 +402,41 @@ func TestFingerprintIgnoresVolatileFacts(t *testing.T) {
 	}
 	if d := strings.Join(a.Diff(b), "; "); !strings.Contains(d, "member m2: version 3.5.35 -> 3.6.16") {
 		t.Errorf("diff %q", d)
+	}
+}
+
+func TestPlanRedactsSecretsInHooks(t *testing.T) {
+	data := testData(t)
+	h := inventory.Hooks{
+		hookStop:    {"/bin/host", "stop"},
+		hookStart:   {"/bin/host", "start"},
+		hookInstall: {"/bin/host", "install", "{{.ToVersion}}"},
+		hookVerify:  {"/bin/probe", "--etcd-password=s3cr3t-pw"},
+	}
+	o := testOptions(Options{Target: "3.6.16", Hooks: func(string) HookSet {
+		return InventoryHooks(hooks.NewRunner(h, hooks.Options{Secrets: []string{"s3cr3t-pw"}}))
+	}})
+	facts := &collectors.Facts{Schema: collectors.FactsSchema, Clusters: []collectors.ClusterFacts{testCluster("s", "small", fm{"m1", "3.6.14", true, -1})}}
+	p, err := MakePlan(failingVersions("s"), facts, nil, data, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var js, txt bytes.Buffer
+	if err := WriteJSON(&js, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := RenderText(&txt, p, true); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Clusters[0].Steps) == 0 {
+		t.Fatalf("no steps: %s", p.Clusters[0].Refused)
+	}
+	for _, out := range []string{js.String(), txt.String()} {
+		if strings.Contains(out, "s3cr3t-pw") {
+			t.Fatalf("the password is in the plan:\n%s", out)
+		}
+		if !strings.Contains(out, "--etcd-password=") {
+			t.Fatalf("the verify hook is missing from the plan:\n%s", out)
+		}
 	}
 }
