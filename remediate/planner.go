@@ -268,7 +268,15 @@ func (pl *planner) members() ([]*member, error) {
 		return nil, refusal{"no members in the facts"}
 	}
 	if sum.Leader == "" {
-		return nil, refusal{"no member reports a leader: the cluster must have quorum to be upgraded"}
+		v2only := true
+		for _, m := range ms {
+			v2only = v2only && !m.v.AtLeast(3, 0)
+		}
+		if !v2only {
+			return nil, refusal{"no member reports a leader: the cluster must have quorum to be upgraded"}
+		}
+		// etcd 2.x has no v3 status: the facts cannot name the leader.
+		pl.cp.Warnings = append(pl.cp.Warnings, "the leader is unknown on etcd 2.x (no v3 status API): members go in name order, and restarting the leader costs one election")
 	}
 	sort.SliceStable(ms, func(i, j int) bool {
 		if ms[i].leader != ms[j].leader {

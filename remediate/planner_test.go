@@ -153,7 +153,7 @@ func TestPlanGolden(t *testing.T) {
 				}
 				// --enable-v2 off and a snapshot past it before the first 3.6 binary;
 				// a snapshot written by 3.6 before 3.7.
-				wantOrder(t, c, "upgrade/3.5-3.6/restart/m1", "upgrade/3.5-3.6/force-snapshot", "upgrade/3.5-3.6/backup", "upgrade/3.5-3.6/member/m2")
+				wantOrder(t, c, "upgrade/3.5-3.6/backup", "upgrade/3.5-3.6/restart/m2", "upgrade/3.5-3.6/restart/m1", "upgrade/3.5-3.6/force-snapshot", "upgrade/3.5-3.6/member/m2")
 				wantOrder(t, c, "upgrade/3.6-3.7/restart/m1", "upgrade/3.6-3.7/force-snapshot", "upgrade/3.6-3.7/member/m2")
 				s := stepByID(t, c, "upgrade/3.5-3.6/restart/m2")
 				if strings.Join(s.FlagsDrop, ",") != "--enable-v2" || strings.Join(s.FlagsAdd, ",") != "--snapshot-count=5" {

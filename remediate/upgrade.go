@@ -133,6 +133,7 @@ func (pl *planner) hop(ms []*member, line string, hop Hop) error {
 	}
 	to := land
 	base := fmt.Sprintf("upgrade/%s-%s", line, hop.To)
+	pl.backup(base, line)
 	var drop []string
 	switch {
 	case hop.To == pl.data.V2Migration.Before:
@@ -153,7 +154,6 @@ func (pl *planner) hop(ms []*member, line string, hop Hop) error {
 		pl.forceSnapshot(base, movers, nil, fmt.Sprintf("every %s member's newest raft snapshot written by %s before %s (else 3.7 panics \"unmarshal should never fail\")", line, line, hop.To))
 		drop = []string{flagSnapshotCount}
 	}
-	pl.backup(base, line)
 	for _, m := range movers {
 		pl.memberUpgrade(base, m, to, drop, fmt.Sprintf("upgrade hop %s -> %s", line, hop.To))
 	}
