@@ -55,6 +55,10 @@ type Plan struct {
 	// Target is the version every member is brought to (the baseline target
 	// unless the planner was given another).
 	Target string `json:"target"`
+	// BaselineTarget is the baseline's target when the plan was made: a
+	// plan stopping short of it (--target) leaves the version controls
+	// failing, which the re-scan then reports without halting.
+	BaselineTarget string `json:"baseline_target"`
 	// Via are the versions landed on for the lines between a member's and
 	// the target's, by minor line.
 	Via      map[string]string `json:"via"`

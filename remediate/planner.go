@@ -90,7 +90,7 @@ func MakePlan(rep *results.Report, facts *collectors.Facts, fleet *inventory.Fle
 	if now.IsZero() {
 		now = time.Now().UTC()
 	}
-	p := &Plan{Schema: PlanSchema, ToolVersion: o.ToolVersion, CreatedAt: now, Inventory: facts.Inventory, Target: target, Via: via, Actions: o.Actions}
+	p := &Plan{Schema: PlanSchema, ToolVersion: o.ToolVersion, CreatedAt: now, Inventory: facts.Inventory, Target: target, BaselineTarget: data.Target, Via: via, Actions: o.Actions}
 	if p.Actions == nil {
 		p.Actions = []string{}
 	}
