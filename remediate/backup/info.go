@@ -12,7 +12,7 @@ type Info struct {
 	SHA256    string    `json:"sha256"`
 	Size      int64     `json:"size"`
 	Revision  int64     `json:"revision"`   // the snapshot's revision (etcd's snapshot status)
-	TotalKeys int       `json:"total_keys"` // keys in the snapshot's key bucket, all revisions
+	TotalKeys int       `json:"total_keys"` // entries in all buckets, as `etcdutl snapshot status` counts them
 	Hash      uint32    `json:"hash"`       // etcd's snapshot status hash (crc32 of the db's buckets)
 	Member    string    `json:"member"`     // the endpoint it was streamed from
 	Taken     time.Time `json:"taken"`
