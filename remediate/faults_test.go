@@ -279,4 +279,3 @@ func TestCanaryPauseHoldsUntilResumed(t *testing.T) {
 		t.Errorf("second cluster after resume: %v", v)
 	}
 }
-
