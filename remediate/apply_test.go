@@ -42,17 +42,19 @@ func (s *syncBuffer) String() string {
 // world is a real cluster behind the host stand-in, its inventory, and an
 // engine that reaches it only through the inventory's hooks.
 type world struct {
-	h      *hoststub.Host
-	fleet  *inventory.Fleet
-	eng    *Engine
-	out    *syncBuffer
-	policy *policies.Engine
+	h         *hoststub.Host
+	fleetPath string
+	fleet     *inventory.Fleet
+	eng       *Engine
+	out       *syncBuffer
+	policy    *policies.Engine
 }
 
 func newWorld(t *testing.T, name string, opts ...etcdtest.Option) *world {
 	t.Helper()
 	h := hoststub.Start(t, opts...)
-	fleet, err := inventory.Load(h.Inventory(t, name))
+	fleetPath := h.Inventory(t, name)
+	fleet, err := inventory.Load(fleetPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +66,7 @@ func newWorld(t *testing.T, name string, opts ...etcdtest.Option) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{h: h, fleet: fleet, out: &syncBuffer{}, policy: pol}
+	w := &world{h: h, fleetPath: fleetPath, fleet: fleet, out: &syncBuffer{}, policy: pol}
 	w.eng = &Engine{
 		Fleet: fleet, StateDir: t.TempDir(), Gate: gate, Out: w.out,
 		Hooks: map[string]*hooks.Runner{name: hooks.NewRunner(fleet.Clusters[0].Hooks, hooks.Options{})},

@@ -462,7 +462,7 @@ func (cr *clusterRun) rescan(ctx context.Context, idx int, recs map[string]journ
 			regressed = append(regressed, resultKey(x)+": "+strings.Join(x.Messages, "; "))
 		}
 		if motive[x.Control] && cr.motivatedByPlannedAction(x.Control) {
-			still = append(still, resultKey(x)+": "+strings.Join(x.Messages, "; "))
+			still = append(still, resultKey(x))
 		}
 	}
 	var problems []string
