@@ -100,7 +100,11 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 		total += ct
 		steps += len(c.Steps)
 	}
-	fmt.Fprintf(bw, "\n%d steps in %d clusters, about %s. Nothing has been changed. Apply with:\n  etcdaudit remediate apply --plan PLAN.json --approve\n", steps, len(p.Clusters), fmtDur(total))
+	if steps == 0 {
+		fmt.Fprintf(bw, "\nNothing to apply in %d clusters. Nothing has been changed.\n", len(p.Clusters))
+		return bw.Flush()
+	}
+	fmt.Fprintf(bw, "\n%d steps in %d clusters, about %s. Nothing has been changed. Review it, then:\n  etcdaudit remediate apply -f FLEET --plan PLAN.json --approve --state-dir DIR\n", steps, len(p.Clusters), fmtDur(total))
 	return bw.Flush()
 }
 

@@ -137,3 +137,30 @@ func TestRemediatePlanFlagErrors(t *testing.T) {
 		t.Errorf("a hook template typo: exit %d, %q", code, stderr)
 	}
 }
+
+// TestRemediateApplyNeedsApproval: without --approve, apply exits 1 before
+// reading the fleet or writing a journal.
+func TestRemediateApplyNeedsApproval(t *testing.T) {
+	dir := t.TempDir()
+	fleet := writeFile(t, dir, "fleet.yaml", planFleet)
+	planPath := filepath.Join(dir, "plan.json")
+	if code, _, stderr := runCLI(t, "remediate", "plan", "-f", fleet, "--facts", facts("demo.json"), "--via", "3.6.16", "-o", planPath); code != 0 {
+		t.Fatalf("plan: %d %s", code, stderr)
+	}
+	state := filepath.Join(dir, "state")
+	code, _, stderr := runCLI(t, "remediate", "apply", "-f", fleet, "--plan", planPath, "--state-dir", state)
+	if code != 1 || !strings.Contains(stderr, "not approved: nothing was done") {
+		t.Errorf("apply without --approve: exit %d, %q", code, stderr)
+	}
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Errorf("apply without --approve created the state dir: %v", err)
+	}
+	code, _, stderr = runCLI(t, "remediate", "apply", "-f", fleet, "--plan", filepath.Join(dir, "missing.json"), "--approve", "--state-dir", state)
+	if code != 1 || !strings.Contains(stderr, "missing.json") {
+		t.Errorf("missing plan: exit %d, %q", code, stderr)
+	}
+	code, _, stderr = runCLI(t, "remediate", "status", "--state-dir", state)
+	if code != 1 || stderr == "" {
+		t.Errorf("status without a journal: exit %d, %q", code, stderr)
+	}
+}
