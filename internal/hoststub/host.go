@@ -38,6 +38,46 @@ type Writer interface {
 	SetBackend(ctx context.Context, backend string) error
 }
 
+// WriterFuncs adapts functions to Writer, e.g. for a k8swriter.Writer:
+//
+//	h.SetWriter(hoststub.WriterFuncs{
+//		Stop:       func(context.Context) error { w.Stop(); return nil },
+//		Start:      func(context.Context) error { w.Start(); return nil },
+//		Backend:    func(_ context.Context, b string) error { return w.SetBackend(k8swriter.Backend(b)) },
+//	})
+//
+// A nil function fails its operation.
+type WriterFuncs struct {
+	Stop, Start func(ctx context.Context) error
+	Backend     func(ctx context.Context, backend string) error
+}
+
+var errNoFunc = errors.New("the test's writer does not support this")
+
+// StopWriters calls Stop.
+func (w WriterFuncs) StopWriters(ctx context.Context) error {
+	if w.Stop == nil {
+		return errNoFunc
+	}
+	return w.Stop(ctx)
+}
+
+// StartWriters calls Start.
+func (w WriterFuncs) StartWriters(ctx context.Context) error {
+	if w.Start == nil {
+		return errNoFunc
+	}
+	return w.Start(ctx)
+}
+
+// SetBackend calls Backend.
+func (w WriterFuncs) SetBackend(ctx context.Context, backend string) error {
+	if w.Backend == nil {
+		return errNoFunc
+	}
+	return w.Backend(ctx, backend)
+}
+
 // Probe is the operator's check the verify hook runs; member is "" for a
 // cluster-level step.
 type Probe func(ctx context.Context, member string) error

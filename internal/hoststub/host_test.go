@@ -170,6 +170,21 @@ func TestFaultsFlagsAndRefusals(t *testing.T) {
 	if _, err := r.Run(t.Context(), hooks.StopWriters, v); err == nil || !strings.Contains(err.Error(), "no writers") {
 		t.Errorf("writers-stop without a writer: %v", err)
 	}
+	var writes []string
+	h.SetWriter(hoststub.WriterFuncs{
+		Stop:    func(context.Context) error { writes = append(writes, "stop"); return nil },
+		Backend: func(_ context.Context, b string) error { writes = append(writes, "backend "+b); return nil },
+	})
+	bv := v
+	bv.Backend = "etcd3"
+	run(t, r, hooks.StopWriters, bv)
+	run(t, r, hooks.SetBackend, bv)
+	if _, err := r.Run(t.Context(), hooks.StartWriters, v); err == nil || !strings.Contains(err.Error(), "does not support") {
+		t.Errorf("writers-start without a Start func: %v", err)
+	}
+	if !slices.Equal(writes, []string{"stop", "backend etcd3"}) {
+		t.Errorf("writer calls %q", writes)
+	}
 	h.SetProbe(func(context.Context, string) error { return io.ErrUnexpectedEOF })
 	if _, err := r.Run(t.Context(), hooks.Verify, v); err == nil || !strings.Contains(err.Error(), "probe failed") {
 		t.Errorf("failing probe: %v", err)
@@ -180,8 +195,8 @@ func TestFaultsFlagsAndRefusals(t *testing.T) {
 			failed++
 		}
 	}
-	if failed != 5 {
-		t.Errorf("%d failed calls recorded, want 5: %q", failed, h.Ops())
+	if failed != 6 {
+		t.Errorf("%d failed calls recorded, want 6: %q", failed, h.Ops())
 	}
 }
 
@@ -244,5 +259,39 @@ func saveSnapshot(t *testing.T, ctx context.Context, cli *clientv3.Client, path 
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestInventoryTLSAuth: the inventory written for a TLS cluster with auth
+// validates without warnings and connects, and the root password given to
+// the hooks as a secret never shows in what they print.
+func TestInventoryTLSAuth(t *testing.T) {
+	h := hoststub.Start(t, etcdtest.WithTLS(), etcdtest.WithAuth())
+	fleet, err := inventory.Load(h.Inventory(t, "secure"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fleet.Warnings) != 0 {
+		t.Errorf("warnings: %v", fleet.Warnings)
+	}
+	conn, err := inventory.Connect(fleet.Clusters[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := clientv3.New(conn.ClientConfig(fleet.Clusters[0].Endpoints))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cli.Close() }()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if _, err := cli.Put(ctx, "/through-the-inventory", "x"); err != nil {
+		t.Fatalf("put through the inventory's connection: %v", err)
+	}
+	_, pw := conn.Credentials()
+	r := hooks.NewRunner(fleet.Clusters[0].Hooks, hooks.Options{Secrets: []string{pw}})
+	res := run(t, r, hooks.Verify, hooks.Vars{Member: "m0 " + pw})
+	if strings.Contains(res.Output, pw) || strings.Contains(strings.Join(res.Argv, " "), pw) {
+		t.Errorf("password shown: %q %q", res.Argv, res.Output)
 	}
 }

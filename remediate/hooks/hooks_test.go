@@ -214,3 +214,24 @@ func alive(pid int) bool {
 	}
 	return syscall.Kill(pid, 0) == nil
 }
+
+// TestDaemonKeepsOutputOpen: a hook that starts a background process which
+// keeps the output pipe open succeeds once it exits 0, after the wait
+// delay, and the background process is left running (start hooks start
+// daemons).
+func TestDaemonKeepsOutputOpen(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	r := hooks.NewRunner(inventory.Hooks{
+		hooks.StartMember: {"sh", "-c", `sleep 60 & echo $! > ` + pidFile + `; echo started`},
+	}, hooks.Options{})
+	res, err := r.Run(t.Context(), hooks.StartMember, vars)
+	b, _ := os.ReadFile(pidFile)
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	if err != nil || res.ExitCode != 0 || !strings.HasPrefix(res.Output, "started\n") || !strings.Contains(res.Output, "keeps it open") {
+		t.Fatalf("err %v, result %+v", err, res)
+	}
+	if pid == 0 || !alive(pid) {
+		t.Errorf("the hook's background process %d was killed", pid)
+	}
+}

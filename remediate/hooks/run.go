@@ -12,8 +12,8 @@ import (
 )
 
 // waitDelay bounds how long Run waits for the output pipes after the hook
-// exited or was killed: a grandchild that left the process group (a daemon
-// started by the hook) may hold them open forever.
+// exited or was killed: a process the hook started (a daemon, or one that
+// left the process group) may hold them open forever.
 const waitDelay = 5 * time.Second
 
 // Run executes the hook for v and waits for it, at most its deadline (or ctx's,
@@ -53,6 +53,12 @@ func (r *Runner) Run(ctx context.Context, name string, v Vars) (Result, error) {
 	}
 	switch {
 	case err == nil:
+		return res, nil
+	case errors.Is(err, exec.ErrWaitDelay) && res.ExitCode == 0:
+		// The hook succeeded and left a process holding its output open (a
+		// daemon it started without redirecting it): not a failure, and the
+		// daemon is left running.
+		res.Output += fmt.Sprintf("\n[etcdaudit: output not read past %s after the hook exited: a process it started keeps it open]\n", waitDelay)
 		return res, nil
 	case ctx.Err() != nil && cmd.ProcessState != nil:
 		// The process group is gone too (Cancel killed it).
