@@ -18,7 +18,7 @@ type Facts struct {
 	Schema      string    `json:"schema"`
 	ToolVersion string    `json:"tool_version"`
 	Inventory   string    `json:"inventory"` // the inventory's name or path, never a secret
-	Profile     string    `json:"profile"`   // quick | full | custom
+	Profile     string    `json:"profile"`   // quick | standard | full | custom
 	Collectors  []string  `json:"collectors"`
 	StartedAt   time.Time `json:"started_at"`
 	FinishedAt  time.Time `json:"finished_at"`

@@ -1,23 +1,24 @@
 package inventory
 
 import (
-	"bytes"
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/etcdaudit/etcdaudit/internal/inputfile"
+	"github.com/etcdaudit/etcdaudit/internal/yamlsafe"
 )
 
 // MaxFileSize bounds what Load reads: a fleet of thousands of clusters is far
-// below it, and a runaway file (or /dev/zero) is refused rather than read.
-const MaxFileSize = 8 << 20
+// below it, and a runaway file is refused rather than read.
+const MaxFileSize = yamlsafe.MaxFileSize
 
 // Field names per level; order is the documentation order.
 var (
@@ -51,34 +52,36 @@ var (
 	yamlLineRe    = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 )
 
-// Load reads and validates an inventory file. Every problem is reported at
-// once in a *ValidationError; relative file paths resolve against the
-// inventory's directory.
-func Load(path string) (*Fleet, error) {
-	f, err := os.Open(path)
+// Load is LoadContext that cannot be cancelled (it cannot block either:
+// see LoadContext).
+func Load(path string) (*Fleet, error) { return LoadContext(context.Background(), path) }
+
+// LoadContext reads and validates an inventory file. Every problem is
+// reported at once in a *ValidationError; relative file paths resolve
+// against the inventory's directory. The inventory and every file it names
+// must be regular files (see internal/inputfile) and its YAML stay within
+// internal/yamlsafe's limits; reading stops when ctx is done.
+func LoadContext(ctx context.Context, path string) (*Fleet, error) {
+	data, err := inputfile.Read(ctx, path, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("inventory: %w", err)
 	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return nil, fmt.Errorf("inventory: %s is a directory", path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("inventory: read %s: %w", path, err)
-	}
-	return Parse(path, data)
+	return parse(ctx, path, data)
 }
 
 // Parse validates an inventory held in memory; name is its path (for
 // messages and to resolve relative file paths). It never panics: a bug in a
 // dependency on hostile input becomes a problem in the error.
-func Parse(name string, data []byte) (fleet *Fleet, err error) {
+func Parse(name string, data []byte) (*Fleet, error) {
+	return parse(context.Background(), name, data)
+}
+
+func parse(ctx context.Context, name string, data []byte) (fleet *Fleet, err error) {
 	dir, err := filepath.Abs(filepath.Dir(name))
 	if err != nil {
 		dir = filepath.Dir(name)
 	}
-	p := &parser{file: name, dir: dir, pairs: map[[2]string]bool{}, endpointAt: map[string]endpointOwner{}}
+	p := &parser{ctx: ctx, file: name, dir: dir, pairs: map[[2]string]bool{}, endpointAt: map[string]endpointOwner{}, unreadable: map[string]bool{}}
 	defer func() {
 		if !catchPanics {
 			return
@@ -105,25 +108,13 @@ func Parse(name string, data []byte) (fleet *Fleet, err error) {
 var catchPanics = true
 
 type parser struct {
+	ctx        context.Context // for reading the files the inventory names
 	file, dir  string
 	problems   []Problem
 	pairs      map[[2]string]bool       // cert/key pairs already checked
 	endpointAt map[string]endpointOwner // host:port → first cluster listing it
-	visits     int                      // fields walked, see over
+	unreadable map[string]bool          // named files already reported
 	warns      []Problem
-}
-
-// maxVisits bounds the walk: YAML aliases let a small file expand into
-// billions of fields ("billion laughs"); five thousand clusters of twenty
-// fields stay far below it.
-const maxVisits = 1_000_000
-
-func (p *parser) over() bool {
-	p.visits++
-	if p.visits == maxVisits {
-		p.errf(nil, "", "inventory too large: more than %d fields once YAML aliases are expanded", maxVisits)
-	}
-	return p.visits >= maxVisits
 }
 
 type endpointOwner struct {
@@ -140,26 +131,24 @@ func (p *parser) errf(n *yaml.Node, field, format string, args ...any) {
 }
 
 func (p *parser) parse(data []byte) *Fleet {
-	if len(data) > MaxFileSize {
-		p.errf(nil, "", "file is larger than %d bytes", MaxFileSize)
+	// yamlsafe bounds the document, aliases expanded: every walk below is
+	// bounded by it.
+	docs, err := yamlsafe.Parse(p.file, data)
+	var le *yamlsafe.LimitError
+	switch {
+	case errors.As(err, &le):
+		p.problems = append(p.problems, Problem{File: p.file, Line: le.Line, Message: strings.TrimPrefix(le.Error(), p.file+": ")})
 		return nil
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			p.errf(nil, "", "empty inventory: expected name, defaults and clusters")
-		} else {
-			p.syntax(err)
-		}
-		return nil
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		p.errf(&extra, "", "a second YAML document: one inventory per file")
-	} else if !errors.Is(err, io.EOF) {
+	case err != nil:
 		p.syntax(err)
+		return nil
+	case len(docs) == 0:
+		p.errf(nil, "", "empty inventory: expected name, defaults and clusters")
+		return nil
+	case len(docs) > 1:
+		p.errf(docs[1], "", "a second YAML document: one inventory per file")
 	}
+	doc := docs[0]
 	if len(doc.Content) == 0 {
 		p.errf(nil, "", "empty inventory: expected name, defaults and clusters")
 		return nil
@@ -215,9 +204,6 @@ func (p *parser) clusters(n, root *yaml.Node, defaults *spec) []Cluster {
 	names := map[string]int{}
 	var out []Cluster
 	for i, item := range seq.Content {
-		if p.over() {
-			break
-		}
 		path := fmt.Sprintf("clusters[%d]", i)
 		s := defaults.clone()
 		s.at["name"], s.at["endpoints"] = loc{}, loc{} // never inherited
@@ -299,9 +285,6 @@ func (p *parser) fields(n *yaml.Node, path string, allowed []string, visit func(
 	}
 	seen := map[string]int{}
 	for i := 0; i+1 < len(m.Content); i += 2 {
-		if p.over() {
-			return
-		}
 		k, v := m.Content[i], m.Content[i+1]
 		kd := deref(k)
 		if kd == nil || kd.Kind != yaml.ScalarNode {

@@ -9,16 +9,6 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-func readable(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	return err == nil && !st.IsDir()
-}
-
 // text reads a scalar as a string; null or "" mean "not set".
 func (p *parser) text(n *yaml.Node, path string) (string, bool) {
 	s := deref(n)
@@ -102,14 +92,9 @@ func (p *parser) path(n *yaml.Node, path string) (string, bool) {
 	if !filepath.IsAbs(f) {
 		f = filepath.Join(p.dir, f)
 	}
-	fh, err := os.Open(f)
-	if err != nil {
+	if err := checkFile(p.ctx, f); err != nil {
 		p.errf(n, path, "%v", err)
-		return f, true
-	}
-	defer fh.Close()
-	if st, err := fh.Stat(); err == nil && st.IsDir() {
-		p.errf(n, path, "%s is a directory, not a file", f)
+		p.unreadable[f] = true
 	}
 	return f, true
 }

@@ -1,11 +1,8 @@
 package inventory
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -167,12 +164,11 @@ func (p *parser) tls(s *spec, v *yaml.Node, path string) {
 }
 
 func (p *parser) checkCA(n *yaml.Node, path, file string) {
-	data, err := os.ReadFile(file)
-	if err != nil {
+	if p.unreadable[file] {
 		return // p.path already reported it
 	}
-	if !x509.NewCertPool().AppendCertsFromPEM(data) {
-		p.errf(n, path, "%s: no PEM certificate found", file)
+	if _, err := loadCA(p.ctx, file); err != nil {
+		p.errf(n, path, "%v", err)
 	}
 }
 
@@ -278,9 +274,6 @@ func (p *parser) hooks(s *spec, v *yaml.Node, path string) {
 		}
 		var argv []string
 		for i, a := range seq.Content {
-			if p.over() {
-				return
-			}
 			arg, ok := p.text(a, fmt.Sprintf("%s[%d]", fp, i))
 			if !ok {
 				if i == 0 {
@@ -332,10 +325,10 @@ func (p *parser) crossChecks(s *spec, scope string) {
 			break
 		}
 		p.pairs[pair] = true
-		if !readable(pair[0]) || !readable(pair[1]) {
+		if p.unreadable[pair[0]] || p.unreadable[pair[1]] {
 			break // already reported by p.path
 		}
-		if _, err := tls.LoadX509KeyPair(pair[0], pair[1]); err != nil {
+		if _, err := loadKeyPair(p.ctx, pair[0], pair[1]); err != nil {
 			p.errf(cert.n, cert.path, "%s with key %s: %v", pair[0], pair[1], err)
 		}
 	}

@@ -51,6 +51,7 @@ type htmlPage struct {
 	Style                                 template.CSS
 	Script                                template.JS
 	Overall                               results.Counts
+	ProfileSkips                          string // see profileSkips
 	Statuses                              []results.Status
 	Tiers, Regions, Tags                  []string
 	Controls                              []htmlControl
@@ -145,18 +146,19 @@ func (h *htmlReporter) Render(w io.Writer, r *results.Report) error {
 	v := newView(r)
 	now := h.opts.now()
 	p := htmlPage{
-		Title:       "etcdaudit report",
-		Inventory:   r.Inventory,
-		ScanID:      r.ScanID,
-		ToolVersion: r.ToolVersion,
-		Generated:   now.UTC().Format("2006-01-02 15:04:05 UTC"),
-		CSP:         htmlCSP,
-		Style:       template.CSS(htmlCSS),
-		Script:      template.JS(htmlJS),
-		Overall:     v.summary.Overall,
-		Statuses:    results.Statuses,
-		HasFacts:    r.Facts != nil,
-		Verbose:     h.opts.Verbose,
+		Title:        "etcdaudit report",
+		Inventory:    r.Inventory,
+		ScanID:       r.ScanID,
+		ToolVersion:  r.ToolVersion,
+		Generated:    now.UTC().Format("2006-01-02 15:04:05 UTC"),
+		CSP:          htmlCSP,
+		Style:        template.CSS(htmlCSS),
+		Script:       template.JS(htmlJS),
+		Overall:      v.summary.Overall,
+		ProfileSkips: profileSkips(r),
+		Statuses:     results.Statuses,
+		HasFacts:     r.Facts != nil,
+		Verbose:      h.opts.Verbose,
 	}
 	if r.Inventory != "" {
 		p.Title += ": " + r.Inventory

@@ -76,7 +76,7 @@ The exit code is 0 when the demo ran (the failing controls are the point), 1 whe
 				return &exitError{code: results.ExitTool, err: fmt.Errorf("demo: discovery failed (exit %d)", code)}
 			}
 			html, js := filepath.Join(dir, "report.html"), filepath.Join(dir, "report.json")
-			code := sub("scan", "-f", fleet.Inventory, "--profile", "full", "--data", baseline,
+			code := sub("scan", "-f", fleet.Inventory, "--data", baseline,
 				"--report", "cli", "--report", "html:"+html, "--report", "json:"+js)
 			if code == results.ExitTool {
 				return &exitError{code: results.ExitTool, err: fmt.Errorf("demo: scan could not run")}

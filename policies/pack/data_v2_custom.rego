@@ -11,7 +11,7 @@
 #   tags: [data, v2, upgrade]
 #   remediation: migrate-v2-to-v3
 #   refs: ["https://etcd.io/docs/v3.6/upgrades/upgrade_3_6/", "https://etcd.io/docs/v3.4/op-guide/v2-migration/"]
-#   needs: [version, v2]
+#   needs: [version, v2, v2_count]
 package etcdaudit.controls.data.v2_custom
 
 import data.etcdaudit.lib.versions
@@ -53,5 +53,5 @@ skip contains msg if {
 skip contains msg if {
 	input.member.v2.enabled
 	not input.member.v2.counted
-	msg := "the v2 keyspace was not walked (quick profile): run with --profile full to count custom v2 keys"
+	msg := "the v2 keyspace was not walked: run with --profile standard (the default) or full to count custom v2 keys"
 }

@@ -35,7 +35,7 @@ test_skip_v2_disabled if {
 
 test_skip_not_counted if {
 	some msg in c.skip with input as m("3.4.23", {"enabled": true, "counted": false, "keys": 0, "dirs": 0})
-	contains(msg, "--profile full")
+	contains(msg, "--profile standard")
 }
 
 test_missing_v2_yields_nothing if {
