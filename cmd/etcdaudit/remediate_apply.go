@@ -12,6 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdaudit/etcdaudit/collectors"
+	"github.com/etcdaudit/etcdaudit/internal/inputfile"
 	"github.com/etcdaudit/etcdaudit/inventory"
 	"github.com/etcdaudit/etcdaudit/policies"
 	"github.com/etcdaudit/etcdaudit/remediate"
@@ -65,7 +66,7 @@ func (f *engineFlags) engine(ctx context.Context, a *app) (*remediate.Engine, fu
 	}
 	var w *policies.Waivers
 	if f.waivers != "" {
-		if w, err = policies.LoadWaivers(f.waivers); err != nil {
+		if w, err = policies.LoadWaiversContext(ctx, f.waivers); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -160,7 +161,7 @@ denial, paused, halted) or etcdaudit could not run.`,
 		if planPath == "" {
 			return &exitError{code: results.ExitTool, err: errors.New("--plan is required")}
 		}
-		b, err := os.ReadFile(planPath)
+		b, err := inputfile.Read(cmd.Context(), planPath, inputfile.Document)
 		if err != nil {
 			return &exitError{code: results.ExitTool, err: err}
 		}

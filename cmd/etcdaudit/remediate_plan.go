@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -164,7 +165,7 @@ func makePlan(ctx context.Context, a *app, p *planArgs, via map[string]string, f
 	var rep *results.Report
 	var facts *collectors.Facts
 	if p.from != "" {
-		if rep, err = readReport(p.from); err != nil {
+		if rep, err = readReport(ctx, p.from, os.Stdin); err != nil {
 			return nil, err
 		}
 		if rep.Facts == nil {
@@ -178,12 +179,12 @@ func makePlan(ctx context.Context, a *app, p *planArgs, via map[string]string, f
 		}
 		var w *policies.Waivers
 		if p.waivers != "" {
-			if w, err = policies.LoadWaivers(p.waivers); err != nil {
+			if w, err = policies.LoadWaiversContext(ctx, p.waivers); err != nil {
 				return nil, err
 			}
 		}
 		if p.facts != "" {
-			if facts, err = readFactsFile(p.facts, nil); err != nil {
+			if facts, err = readFactsFile(ctx, p.facts, os.Stdin); err != nil {
 				return nil, err
 			}
 		} else {
