@@ -279,3 +279,48 @@ func TestCanaryPauseHoldsUntilResumed(t *testing.T) {
 		t.Errorf("second cluster after resume: %v", v)
 	}
 }
+
+// TestRollbackWithDowngradeAPI: after a finished 3.5 -> 3.6 hop the cluster
+// version is 3.6, so binaries cannot simply be swapped back (a 3.5 binary
+// refuses a 3.6 cluster); rollback lowers the cluster version with etcd's
+// downgrade API first, then swaps, and every key is intact.
+func TestRollbackWithDowngradeAPI(t *testing.T) {
+	etcdtest.RequireVersion(t, "3.5")
+	etcdtest.RequireVersion(t, "3.6")
+	w := newWorld(t, "down", etcdtest.WithVersion("3.5"), etcdtest.WithMembers(3))
+	ctx := t.Context()
+	if _, err := seed.V3Keys(ctx, w.h.Cluster.Client(t), "/registry/pods/", 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.h.Cluster.WaitConverged(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := dump(t, w.h.Cluster.Members[0].Client(t))
+	p := w.plan(t, Options{Target: "3.6.16"})
+	if c := p.Clusters[0]; c.Refused != "" {
+		t.Fatalf("plan: %q", c.Refused)
+	}
+	out, err := w.eng.Apply(ctx, p, ApplyOptions{Approve: true, NoCanaryPause: true})
+	if err != nil || out.Status != journal.RunDone {
+		t.Fatalf("apply: %+v %v\n%s", out, err, w.out)
+	}
+	rb, err := w.eng.Rollback(ctx, out.RunID, RollbackOptions{})
+	t.Logf("progress:\n%s", w.out)
+	if err != nil || rb.Status != journal.RunRolledBack {
+		t.Fatalf("rollback: %+v %v", rb, err)
+	}
+	for m, v := range versions(t, w) {
+		if v != "3.5.35" {
+			t.Errorf("%s on %s after the rollback", m, v)
+		}
+	}
+	if !strings.Contains(w.out.String(), "downgrade enable 3.5") {
+		t.Error("rollback did not use the downgrade API")
+	}
+	if err := w.h.Cluster.WaitConverged(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range w.h.Cluster.Members {
+		sameKeys(t, before, dump(t, m.Client(t)))
+	}
+}
