@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/etcdaudit/etcdaudit/internal/etcdtest"
+	"github.com/etcdaudit/etcdaudit/internal/hoststub"
 	"github.com/etcdaudit/etcdaudit/internal/seed"
 	"github.com/etcdaudit/etcdaudit/remediate/journal"
 	"github.com/etcdaudit/etcdaudit/remediate/lock"
@@ -322,5 +323,54 @@ func TestRollbackWithDowngradeAPI(t *testing.T) {
 	}
 	for _, m := range w.h.Cluster.Members {
 		sameKeys(t, before, dump(t, m.Client(t)))
+	}
+}
+
+// TestRollbackByRestoreNeedsTheFlag: after a finished 3.4 -> 3.5 hop etcd
+// has no way down (no downgrade API before 3.6); rollback says how many
+// revisions restoring the backup drops and refuses, and with the flag
+// restores it on the old binary.
+func TestRollbackByRestoreNeedsTheFlag(t *testing.T) {
+	hoststub.RequireRestoreTool(t, "3.4")
+	etcdtest.RequireVersion(t, "3.5")
+	w := newWorld(t, "restore", etcdtest.WithVersion("3.4"))
+	ctx := t.Context()
+	cli := w.h.Cluster.Client(t)
+	if _, err := seed.V3Keys(ctx, cli, "/registry/pods/", 50); err != nil {
+		t.Fatal(err)
+	}
+	before := dump(t, cli)
+	p := w.plan(t, Options{Target: "3.5.35"})
+	out, err := w.eng.Apply(ctx, p, ApplyOptions{Approve: true, NoCanaryPause: true})
+	if err != nil || out.Status != journal.RunDone {
+		t.Fatalf("apply: %+v %v\n%s", out, err, w.out)
+	}
+	if _, err := cli.Put(ctx, "/written-after-the-upgrade", "x"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.eng.Rollback(ctx, out.RunID, RollbackOptions{})
+	if err == nil || !strings.Contains(err.Error(), "would drop 1 revisions") || !strings.Contains(err.Error(), "--restore-snapshot") {
+		t.Fatalf("rollback without the flag: %v", err)
+	}
+	if v := versions(t, w); v["m0"] != "3.5.35" {
+		t.Fatalf("a refused rollback changed the member: %v", v)
+	}
+	rb, err := w.eng.Rollback(ctx, out.RunID, RollbackOptions{RestoreSnapshot: true})
+	t.Logf("progress:\n%s", w.out)
+	if err != nil || rb.Status != journal.RunRolledBack {
+		t.Fatalf("rollback with --restore-snapshot: %+v %v", rb, err)
+	}
+	if v := versions(t, w); v["m0"] != "3.4.23" {
+		t.Errorf("after the restore: %v", v)
+	}
+	after := dump(t, w.h.Cluster.Members[0].Client(t))
+	if _, ok := after["/written-after-the-upgrade"]; ok {
+		t.Error("the write made after the backup survived the restore")
+	}
+	for k, v := range before {
+		if a, ok := after[k]; !ok || a.value != v.value {
+			t.Errorf("key %s after the restore: %+v", k, a)
+			break
+		}
 	}
 }

@@ -140,6 +140,10 @@ func (cr *clusterRun) undoUpgrade(ctx context.Context, s *Step, r journal.StepRe
 		if err := cr.downgrade(ctx, cv, from, byKey, o); err != nil {
 			return err
 		}
+		// A restore puts every member back on its old binary already.
+		if st := cr.pr.member(ctx, s.ClientURL); st.healthy() == nil && st.Version == s.From {
+			return cr.markRolledBack(r, "restored from the backup on "+s.From, label, started)
+		}
 	}
 	back := *s
 	back.From, back.To, back.FlagsAdd, back.FlagsDrop = s.To, s.From, nil, nil
@@ -253,16 +257,23 @@ func (cr *clusterRun) currentRevision(ctx context.Context) (int64, error) {
 	return r.Header.Revision, nil
 }
 
-// restore stops every member, restores the snapshot on each through the
-// restore_snapshot hook, and starts them again.
+// restore stops every member, installs the version each ran before the
+// run, restores the snapshot on each through the restore_snapshot hook (with
+// that version's tool), and starts them again.
 func (cr *clusterRun) restore(ctx context.Context, b backup.Info) error {
 	if err := backup.Verify(b.Path, b); err != nil {
 		return fmt.Errorf("backup %s no longer verifies: %w", b.Path, err)
 	}
+	orig := map[string]string{} // member -> version before the run's first upgrade of it
+	for _, s := range cr.c.Steps {
+		if s.Kind == KindMemberUpgrade && orig[s.Member] == "" {
+			orig[s.Member] = s.From
+		}
+	}
 	var steps []*Step
 	for i := range cr.c.Facts.Members {
 		m := cr.c.Facts.Members[i]
-		steps = append(steps, &Step{ID: "rollback/restore/" + m.Name, Member: m.Name, MemberID: m.ID, ClientURL: m.ClientURL})
+		steps = append(steps, &Step{ID: "rollback/restore/" + m.Name, Member: m.Name, MemberID: m.ID, ClientURL: m.ClientURL, To: orig[m.Name]})
 	}
 	run := func(h string, s *Step) error {
 		v := StepVars(cr.c.Name, cr.run.ID, s)
@@ -270,10 +281,13 @@ func (cr *clusterRun) restore(ctx context.Context, b backup.Info) error {
 		_, err := cr.hooks.Run(ctx, h, v)
 		return err
 	}
-	for _, phase := range []string{hookStop, "restore_snapshot", hookStart} {
+	for _, phase := range []string{hookStop, hookInstall, "restore_snapshot", hookStart} {
 		for _, s := range steps {
+			if phase == hookInstall && s.To == "" {
+				continue
+			}
 			if err := run(phase, s); err != nil {
-				return fmt.Errorf("restore %s: %w", s.Member, err)
+				return fmt.Errorf("restore %s (%s): %w", s.Member, phase, err)
 			}
 		}
 	}
