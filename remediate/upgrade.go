@@ -120,7 +120,7 @@ func (pl *planner) hop(ms []*member, line string, hop Hop) error {
 				return refusal{fmt.Sprintf("member %s runs %s, below %s which the %s -> %s hop needs, and the landing version for %s is %s: give --via %s", m.name, m.v, min, line, hop.To, line, cur, hop.MinPatch)}
 			}
 		}
-		pl.patch(ms, line, cur, fmt.Sprintf("to at least %s before the %s -> %s hop (%s)", hop.MinPatch, line, hop.To, hop.Source))
+		pl.patch(ms, line, cur, fmt.Sprintf("to at least %s before the %s -> %s hop", hop.MinPatch, line, hop.To))
 	}
 	var movers []*member
 	for _, m := range ms {
