@@ -374,3 +374,23 @@ func TestRollbackByRestoreNeedsTheFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyHookFailureHalts: the operator's verify hook failing after a
+// step halts the run there (the seed's lesson: his monitoring saw the
+// flapping kubelets his script did not).
+func TestVerifyHookFailureHalts(t *testing.T) {
+	etcdtest.RequireVersion(t, "3.6")
+	etcdtest.RequireVersion(t, "3.7")
+	w := newWorld(t, "verify", etcdtest.WithVersion("3.6"))
+	p := w.plan(t, Options{})
+	w.h.FailNext("verify", "")
+	out, err := w.eng.Apply(t.Context(), p, ApplyOptions{Approve: true, NoCanaryPause: true})
+	if err == nil || out.Status != journal.RunHalted || !strings.Contains(out.Reason, "verify hook") || !strings.Contains(out.Reason, p.Clusters[0].Steps[0].ID) {
+		t.Fatalf("apply: %+v %v", out, err)
+	}
+	for _, op := range w.h.Ops() {
+		if strings.HasPrefix(op, "stop ") {
+			t.Errorf("a member was stopped after the verify hook failed: %v", w.h.Ops())
+		}
+	}
+}
