@@ -166,7 +166,8 @@ type ListedMember struct {
 type V2Facts struct {
 	Enabled bool `json:"enabled"`
 	// Counted is false when the API is on but the keyspace was not walked
-	// (quick profile): Keys and Dirs are then unknown, not zero.
+	// (v2_count left out of the run, as the quick profile does): Keys and
+	// Dirs are then unknown, not zero.
 	Counted         bool     `json:"counted"`
 	Keys            int64    `json:"keys"` // custom keys, etcd's internal entries excluded
 	Dirs            int64    `json:"dirs"`

@@ -280,7 +280,11 @@ func (p *parser) fields(n *yaml.Node, path string, allowed []string, visit func(
 		return
 	}
 	if m.Kind != yaml.MappingNode {
-		p.errf(n, path, "expected a mapping (key: value), got %s", kindName(m))
+		got := kindName(m)
+		if secretish(path) {
+			got = kindOf(m) // `auth: "hunter9"` is most likely the password
+		}
+		p.errf(n, path, "expected a mapping (key: value), got %s", got)
 		return
 	}
 	seen := map[string]int{}
@@ -403,6 +407,29 @@ func kindName(n *yaml.Node) string {
 		return fmt.Sprintf("%q", truncate(n.Value, 40))
 	}
 	return "an unexpected node"
+}
+
+// kindOf names what n is without its value, for fields whose value may be
+// a secret written in the wrong place.
+func kindOf(n *yaml.Node) string {
+	if n == nil || isNull(n) || n.Kind != yaml.ScalarNode {
+		return kindName(n)
+	}
+	switch n.ShortTag() {
+	case "!!int", "!!float":
+		return "a number"
+	case "!!bool":
+		return "a boolean"
+	}
+	return "a string"
+}
+
+// secretish says whether a value at path may be a secret put in the wrong
+// place (`auth: hunter9`, `password_env: <the password>`): its errors name
+// the kind of value, never the value.
+func secretish(path string) bool {
+	last := path[strings.LastIndexByte(path, '.')+1:]
+	return last == "auth" || last == "password_env" || isSecretKey(last)
 }
 
 func truncate(s string, n int) string {

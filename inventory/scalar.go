@@ -16,7 +16,7 @@ func (p *parser) text(n *yaml.Node, path string) (string, bool) {
 		return "", false
 	}
 	if s.Kind != yaml.ScalarNode {
-		p.errf(n, path, "expected a string, got %s", kindName(s))
+		p.errf(n, path, "expected a string, got %s", kindName(s)) // a list or mapping: kindName shows no value
 		return "", false
 	}
 	return s.Value, s.Value != ""
@@ -82,6 +82,12 @@ func (p *parser) duration(n *yaml.Node, path string) (time.Duration, bool) {
 func (p *parser) path(n *yaml.Node, path string) (string, bool) {
 	f, ok := p.text(n, path)
 	if !ok {
+		return "", false
+	}
+	if strings.Contains(f, "-----BEGIN") || strings.ContainsAny(f, "\n\r") {
+		// A key or certificate pasted inline would be echoed by "open …:
+		// file name too long".
+		p.errf(n, path, "expected the path of a file, got PEM or multi-line content (not shown): put it in a file and give its path")
 		return "", false
 	}
 	if rest, ok := strings.CutPrefix(f, "~/"); ok {

@@ -195,7 +195,9 @@ func (p *parser) auth(s *spec, v *yaml.Node, path string) {
 			sourceSet = true
 			if name, ok := p.text(val, fp); ok {
 				if !envNameRe.MatchString(name) {
-					p.errf(val, fp, "%q is not an environment variable name", truncate(name, 40))
+					// Not echoed: a value that is no variable name may be the
+					// password itself.
+					p.errf(val, fp, "not an environment variable name (letters, digits and _, not starting with a digit; the value is not shown in case it is the password)")
 					return
 				}
 				s.c.Auth.PasswordEnv = name

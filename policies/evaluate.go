@@ -395,8 +395,8 @@ func (e *Engine) evalAlone(ctx context.Context, run *evalRun, c *control, input 
 
 // decodeVerdict decodes one control's [deny, skip] pair. A pair that is
 // not all strings is first converted the way the rego package converts
-// results, so a value JSON cannot hold is reported as that error, as it
-// was when results were converted on evaluation.
+// results, so a value JSON cannot hold is reported with the error the rego
+// package gives for it.
 func decodeVerdict(t *ast.Term) verdict {
 	deny, skip, err := decodePair(t)
 	if err != nil {

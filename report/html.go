@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/etcdaudit/etcdaudit/results"
 )
@@ -248,8 +250,30 @@ func (h *htmlReporter) Render(w io.Writer, r *results.Report) error {
 	if err := htmlTemplate.Execute(&buf, p); err != nil {
 		return fmt.Errorf("html template: %w", err)
 	}
-	_, err := buf.WriteTo(w)
+	_, err := w.Write(dropControls(buf.Bytes()))
 	return err
+}
+
+// dropControls replaces, in the rendered page, the characters html/template
+// lets through but HTML forbids or a reader should never get from fleet
+// text: C0 controls but tab and newline (an ESC would recolour a terminal
+// that cats the file), DEL, C1 controls and bidirectional overrides. The
+// page's own template, style and script hold none, so only fleet text (from
+// a report file or a cluster) changes, and the script's CSP hash still holds.
+func dropControls(b []byte) []byte {
+	if !bytes.ContainsFunc(b, isDropped) {
+		return b
+	}
+	return bytes.Map(func(r rune) rune {
+		if isDropped(r) {
+			return utf8.RuneError
+		}
+		return r
+	}, b)
+}
+
+func isDropped(r rune) bool {
+	return (unicode.IsControl(r) && r != '\n' && r != '\t') || isBidi(r)
 }
 
 func (h *htmlReporter) result(v *view, res results.Result, subject string) htmlResult {
