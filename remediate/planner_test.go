@@ -353,6 +353,16 @@ func TestPlanRefusals(t *testing.T) {
 		c := plan(testCluster("lowvia", "small", fm{"m1", "3.5.20", true, -1}), Options{Target: "3.6.16", Via: map[string]string{"3.5": "3.5.22"}})
 		wantRefused(t, c, "below 3.5.24", "--via 3.5.24")
 	})
+	t.Run("auth on 3.4 -> 3.5", func(t *testing.T) {
+		cf := testCluster("auth", "small", fm{"m1", "3.4.23", true, -1}, fm{"m2", "3.4.23", false, -1})
+		on := true
+		cf.Members[1].Security = &collectors.SecurityFacts{AuthEnabled: &on}
+		wantRefused(t, plan(cf, Options{Target: "3.5.35"}), "auth is enabled (seen on m2)", "etcd#11943")
+		cf.Members[1].Security = nil
+		if c := plan(cf, Options{Target: "3.5.35"}); c.Refused != "" {
+			t.Errorf("without auth: %s", c.Refused)
+		}
+	})
 	t.Run("unreachable member", func(t *testing.T) {
 		cf := testCluster("down", "small", fm{"m1", "3.5.35", true, -1}, fm{"m2", "3.5.35", false, -1})
 		cf.Members[1].Reachable, cf.Members[1].Version = false, nil

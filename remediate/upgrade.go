@@ -132,6 +132,13 @@ func (pl *planner) hop(ms []*member, line string, hop Hop) error {
 		return nil
 	}
 	to := land
+	if line == "3.4" && to.AtLeast(3, 5) {
+		for _, m := range ms {
+			if sec := m.facts.Security; sec != nil && sec.AuthEnabled != nil && *sec.AuthEnabled {
+				return refusal{fmt.Sprintf("auth is enabled (seen on %s): a rolling 3.4 -> 3.5 upgrade is not supported with auth, 3.5 changed the WAL format of auth entries (etcd 3.5 upgrade guide, etcd#11943); disable auth for the hop or upgrade by snapshot and restore", m.name)}
+			}
+		}
+	}
 	base := fmt.Sprintf("upgrade/%s-%s", line, hop.To)
 	pl.backup(base, line)
 	var drop []string
