@@ -1,0 +1,147 @@
+package remediate
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/etcdaudit/etcdaudit/collectors"
+)
+
+// FactsSummary is what a plan was made from: the facts that change what the
+// plan would say (versions, membership, leader, v2 and v3 contents). Raft
+// indexes, revisions and db sizes move on every write and are left out, so a
+// busy but unchanged cluster does not make its plan stale.
+type FactsSummary struct {
+	Cluster        string          `json:"cluster"`
+	Leader         string          `json:"leader"` // member name, "" when unknown
+	ClusterVersion string          `json:"cluster_version"`
+	Members        []MemberSummary `json:"members"`
+}
+
+// MemberSummary is one member in a FactsSummary.
+type MemberSummary struct {
+	Name      string `json:"name"`
+	ID        string `json:"id"`
+	ClientURL string `json:"client_url"`
+	Version   string `json:"version"` // "" when unreachable
+	Storage   string `json:"storage_version,omitempty"`
+	Learner   bool   `json:"learner,omitempty"`
+	V2Enabled bool   `json:"v2_enabled"`
+	// V2Keys is -1 when the v2 store was not counted.
+	V2Keys    int64 `json:"v2_keys"`
+	V2TTLKeys int64 `json:"v2_ttl_keys"`
+	// V3Keys is -1 when the v3 keyspace was not counted.
+	V3Keys int64 `json:"v3_keys"`
+}
+
+// Summarize reduces a cluster's facts to its FactsSummary.
+func Summarize(c *collectors.ClusterFacts) FactsSummary {
+	s := FactsSummary{Cluster: c.Name}
+	ids := map[string]string{}
+	for i := range c.Members {
+		m := &c.Members[i]
+		ms := MemberSummary{Name: m.Label(), ID: m.ID, Learner: m.IsLearner, V2Keys: -1, V3Keys: -1}
+		ids[m.ID] = ms.Name
+		if len(m.ClientURLs) > 0 {
+			ms.ClientURL = m.ClientURLs[0]
+		} else {
+			ms.ClientURL = m.Endpoint
+		}
+		if m.Version != nil {
+			ms.Version, ms.Storage = m.Version.Server, m.Version.Storage
+			if s.ClusterVersion == "" {
+				s.ClusterVersion = m.Version.Cluster
+			}
+		}
+		if m.V2 != nil {
+			ms.V2Enabled = m.V2.Enabled
+			if m.V2.Counted || !m.V2.Enabled {
+				ms.V2Keys, ms.V2TTLKeys = m.V2.Keys, m.V2.TTLKeys
+			}
+		}
+		if m.V3 != nil {
+			ms.V3Keys = m.V3.Keys
+		}
+		s.Members = append(s.Members, ms)
+	}
+	sort.Slice(s.Members, func(i, j int) bool { return s.Members[i].Name < s.Members[j].Name })
+	for i := range c.Members {
+		if st := c.Members[i].Status; st != nil && st.Leader != "" && st.Leader != "0" {
+			if name, ok := ids[st.Leader]; ok {
+				s.Leader = name
+				break
+			}
+		}
+	}
+	return s
+}
+
+// Fingerprint is the sha256 of the summary's JSON.
+func (s FactsSummary) Fingerprint() string {
+	b, _ := json.Marshal(s) // plain structs: cannot fail
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// Diff names what changed between a plan's summary and the live one, one
+// line per difference; empty when they match.
+func (s FactsSummary) Diff(live FactsSummary) []string {
+	var out []string
+	if s.Leader != live.Leader {
+		out = append(out, fmt.Sprintf("leader %s -> %s", orNone(s.Leader), orNone(live.Leader)))
+	}
+	if s.ClusterVersion != live.ClusterVersion {
+		out = append(out, fmt.Sprintf("cluster version %s -> %s", orNone(s.ClusterVersion), orNone(live.ClusterVersion)))
+	}
+	was := map[string]MemberSummary{}
+	for _, m := range s.Members {
+		was[m.Name] = m
+	}
+	for _, m := range live.Members {
+		p, ok := was[m.Name]
+		if !ok {
+			out = append(out, fmt.Sprintf("member %s added", m.Name))
+			continue
+		}
+		delete(was, m.Name)
+		if p != m {
+			out = append(out, fmt.Sprintf("member %s: %s", m.Name, memberDiff(p, m)))
+		}
+	}
+	for _, m := range s.Members {
+		if _, gone := was[m.Name]; gone {
+			out = append(out, fmt.Sprintf("member %s removed", m.Name))
+		}
+	}
+	return out
+}
+
+func memberDiff(a, b MemberSummary) string {
+	var d []string
+	add := func(what string, x, y any) {
+		if x != y {
+			d = append(d, fmt.Sprintf("%s %v -> %v", what, x, y))
+		}
+	}
+	add("id", a.ID, b.ID)
+	add("client url", a.ClientURL, b.ClientURL)
+	add("version", orNone(a.Version), orNone(b.Version))
+	add("storage version", orNone(a.Storage), orNone(b.Storage))
+	add("learner", a.Learner, b.Learner)
+	add("v2 enabled", a.V2Enabled, b.V2Enabled)
+	add("v2 keys", a.V2Keys, b.V2Keys)
+	add("v2 ttl keys", a.V2TTLKeys, b.V2TTLKeys)
+	add("v3 keys", a.V3Keys, b.V3Keys)
+	return strings.Join(d, ", ")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
