@@ -14,6 +14,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdaudit/etcdaudit/internal/etcdtest"
+	"github.com/etcdaudit/etcdaudit/internal/etcdversion"
 	"github.com/etcdaudit/etcdaudit/internal/hoststub/wire"
 )
 
@@ -148,13 +149,7 @@ func (h *Host) start(m *etcdtest.Member) (string, error) {
 	return fmt.Sprintf("started %s on etcd %s (pid %d)\n", m.Name, m.FullVersion(), m.PID()), nil
 }
 
-func newerThan35(full string) bool {
-	var major, minor int
-	if _, err := fmt.Sscanf(full, "%d.%d", &major, &minor); err != nil {
-		return false
-	}
-	return major > 3 || (major == 3 && minor >= 6)
-}
+func newerThan35(full string) bool { return etcdversion.AtLeast(full, 3, 6) }
 
 // setFlags applies "--add F... --drop NAME..." to the member's next start.
 func (h *Host) setFlags(m *etcdtest.Member, args []string) (string, error) {
