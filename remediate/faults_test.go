@@ -66,7 +66,7 @@ func TestApplyRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = w.eng.Apply(ctx, p, ApplyOptions{Approve: true})
-	if !errors.Is(err, ErrStalePlan) || !strings.Contains(err.Error(), "v3 keys 0 -> 1") {
+	if !errors.Is(err, ErrStalePlan) || !strings.Contains(err.Error(), "v3 data none -> some") {
 		t.Errorf("stale plan: %v", err)
 	}
 	noHooks("stale plan")

@@ -12,9 +12,11 @@ import (
 )
 
 // FactsSummary is what a plan was made from: the facts that change what the
-// plan would say (versions, membership, leader, v2 and v3 contents). Raft
-// indexes, revisions and db sizes move on every write and are left out, so a
-// busy but unchanged cluster does not make its plan stale.
+// plan would say (versions, membership, leader, v2 contents, whether v3 holds
+// data). Raft indexes, revisions, db sizes and the exact v3 key count move on
+// every write and are left out, so a busy but unchanged Kubernetes cluster
+// does not make its plan stale; v2 keys stay exact, since any v2 key changes
+// what a hop to 3.6 needs.
 type FactsSummary struct {
 	Cluster        string          `json:"cluster"`
 	Leader         string          `json:"leader"` // member name, "" when unknown
@@ -34,8 +36,9 @@ type MemberSummary struct {
 	// V2Keys is -1 when the v2 store was not counted.
 	V2Keys    int64 `json:"v2_keys"`
 	V2TTLKeys int64 `json:"v2_ttl_keys"`
-	// V3Keys is -1 when the v3 keyspace was not counted.
-	V3Keys int64 `json:"v3_keys"`
+	// V3Data is "none", "some" or "uncounted": an empty v3 keyspace matters
+	// (a v2-only data dir must write v3 data before 3.2), its size does not.
+	V3Data string `json:"v3_data"`
 }
 
 // Summarize reduces a cluster's facts to its FactsSummary.
@@ -44,7 +47,7 @@ func Summarize(c *collectors.ClusterFacts) FactsSummary {
 	ids := map[string]string{}
 	for i := range c.Members {
 		m := &c.Members[i]
-		ms := MemberSummary{Name: m.Label(), ID: m.ID, Learner: m.IsLearner, V2Keys: -1, V3Keys: -1}
+		ms := MemberSummary{Name: m.Label(), ID: m.ID, Learner: m.IsLearner, V2Keys: -1, V3Data: "uncounted"}
 		ids[m.ID] = ms.Name
 		if len(m.ClientURLs) > 0 {
 			ms.ClientURL = m.ClientURLs[0]
@@ -64,7 +67,10 @@ func Summarize(c *collectors.ClusterFacts) FactsSummary {
 			}
 		}
 		if m.V3 != nil {
-			ms.V3Keys = m.V3.Keys
+			ms.V3Data = "none"
+			if m.V3.Keys > 0 {
+				ms.V3Data = "some"
+			}
 		}
 		s.Members = append(s.Members, ms)
 	}
@@ -135,7 +141,7 @@ func memberDiff(a, b MemberSummary) string {
 	add("v2 enabled", a.V2Enabled, b.V2Enabled)
 	add("v2 keys", a.V2Keys, b.V2Keys)
 	add("v2 ttl keys", a.V2TTLKeys, b.V2TTLKeys)
-	add("v3 keys", a.V3Keys, b.V3Keys)
+	add("v3 data", a.V3Data, b.V3Data)
 	return strings.Join(d, ", ")
 }
 
