@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	client "go.etcd.io/etcd/client/v2"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -118,8 +119,8 @@ type item struct {
 // require the key not to exist (create revision 0). A key with a TTL gets a
 // shared lease of its remaining TTL, bucketed by expiry (leases.Pool), so it
 // expires in v3 no earlier than it would have in v2, and at most a bucket
-// width later. Transactions hold up to MaxTxnOps keys; a failed one's else
-// branch reads the keys back: absent ones go into the next try, identical
+// width later. Transactions hold up to MaxTxnOps keys; after a failed one a
+// read-only transaction reads the keys back: absent ones go into the next try, identical
 // ones count as copied, others are conflicts.
 //
 // The writers must be stopped first (the copy reads v2 directory by
@@ -349,10 +350,18 @@ func (c *copier) txn(ctx context.Context, batch []item) ([]item, error) {
 		gets[i] = clientv3.OpGet(it.key)
 	}
 	tctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
-	resp, err := c.v3.Txn(tctx).If(cmps...).Then(puts...).Else(gets...).Commit()
+	resp, err := c.v3.Txn(tctx).If(cmps...).Then(puts...).Commit()
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("guarded put of %d keys from %q: %w", len(batch), batch[0].key, err)
+	}
+	var back [][]*mvccpb.KeyValue
+	if !resp.Succeeded {
+		// Some key exists: read the batch back (rare, so cheaper than an
+		// else branch carried by every transaction).
+		if back, err = txnGets(ctx, c.v3, gets); err != nil {
+			return nil, err
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -370,8 +379,7 @@ func (c *copier) txn(ctx context.Context, batch []item) ([]item, error) {
 		return nil, nil
 	}
 	var again []item
-	for i, r := range resp.Responses {
-		kvs := r.GetResponseRange().GetKvs()
+	for i, kvs := range back {
 		switch {
 		case len(kvs) == 0:
 			again = append(again, batch[i])
