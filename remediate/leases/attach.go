@@ -204,9 +204,13 @@ func (a *attacher) walk(ctx context.Context, prefix string, out chan<- []pending
 		if rev != 0 {
 			opts = append(opts, clientv3.WithRev(rev))
 		}
-		rctx, cancel := context.WithTimeout(ctx, a.o.Timeout)
-		resp, err := a.cli.Get(rctx, key, opts...)
-		cancel()
+		var resp *clientv3.GetResponse
+		err := Retry(ctx, func() (err error) {
+			rctx, cancel := context.WithTimeout(ctx, a.o.Timeout)
+			defer cancel()
+			resp, err = a.cli.Get(rctx, key, opts...)
+			return err
+		})
 		if errors.Is(err, rpctypes.ErrCompacted) {
 			a.o.Logger.Warn("attach leases: revision compacted during the walk; continuing at the current one", "revision", rev)
 			rev = 0
@@ -303,9 +307,13 @@ func (a *attacher) txn(ctx context.Context, batch []pending) ([]pending, error) 
 		}
 		beforeTxn(ctx, keys)
 	}
-	tctx, cancel := context.WithTimeout(ctx, a.o.Timeout)
-	resp, err := a.cli.Txn(tctx).If(cmps...).Then(puts...).Commit()
-	cancel()
+	var resp *clientv3.TxnResponse
+	err := Retry(ctx, func() (err error) {
+		tctx, cancel := context.WithTimeout(ctx, a.o.Timeout)
+		defer cancel()
+		resp, err = a.cli.Txn(tctx).If(cmps...).Then(puts...).Commit()
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("guarded re-put of %d keys from %q: %w", len(batch), batch[0].key, err)
 	}
@@ -318,14 +326,18 @@ func (a *attacher) txn(ctx context.Context, batch []pending) ([]pending, error) 
 	// Some key changed: read the batch back (in one transaction, so at one
 	// revision) and sort it. A failure is rare, so reading here costs less
 	// than an else branch carried by every transaction.
-	rctx, cancel := context.WithTimeout(ctx, a.o.Timeout)
-	back, err := a.cli.Txn(rctx).Then(gets...).Commit()
-	cancel()
+	var back *clientv3.TxnResponse
+	err = Retry(ctx, func() (err error) {
+		rctx, cancel := context.WithTimeout(ctx, a.o.Timeout)
+		defer cancel()
+		back, err = a.cli.Txn(rctx).Then(gets...).Commit()
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("re-read %d keys from %q: %w", len(batch), batch[0].key, err)
 	}
 	var again []pending
-	var retried, leased, gone int
+	var retried, leased, gone, attached int
 	for i, r := range back.Responses {
 		kvs := r.GetResponseRange().GetKvs()
 		if len(kvs) == 0 {
@@ -334,6 +346,8 @@ func (a *attacher) txn(ctx context.Context, batch []pending) ([]pending, error) 
 		}
 		kv := (*mvccpb.KeyValue)(kvs[0])
 		switch {
+		case kv.Lease == int64(batch[i].lease) && kv.ModRevision != batch[i].modRev:
+			attached++ // an earlier try that timed out was applied after all
 		case kv.Lease != 0:
 			leased++
 		case kv.ModRevision != batch[i].modRev:
@@ -345,6 +359,7 @@ func (a *attacher) txn(ctx context.Context, batch []pending) ([]pending, error) 
 	}
 	a.mu.Lock()
 	a.rep.Retried += retried
+	a.rep.Attached += attached
 	a.rep.AlreadyLeased += leased
 	a.rep.Gone += gone
 	a.mu.Unlock()

@@ -114,9 +114,14 @@ func (p *Pool) start(ctx context.Context, end time.Time) *grant {
 	secs := int64((end.Sub(p.now()) + time.Second - 1) / time.Second)
 	go func() {
 		defer close(g.done)
-		gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grantTimeout)
-		defer cancel()
-		resp, err := p.cli.Grant(gctx, secs)
+		base := context.WithoutCancel(ctx)
+		var resp *clientv3.LeaseGrantResponse
+		err := Retry(base, func() (err error) {
+			gctx, cancel := context.WithTimeout(base, grantTimeout)
+			defer cancel()
+			resp, err = p.cli.Grant(gctx, secs)
+			return err
+		})
 		if err != nil {
 			g.err = fmt.Errorf("grant a lease of %ds: %w", secs, err)
 			return

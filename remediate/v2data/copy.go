@@ -349,9 +349,13 @@ func (c *copier) txn(ctx context.Context, batch []item) ([]item, error) {
 		puts[i] = clientv3.OpPut(it.key, it.value, opts...)
 		gets[i] = clientv3.OpGet(it.key)
 	}
-	tctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
-	resp, err := c.v3.Txn(tctx).If(cmps...).Then(puts...).Commit()
-	cancel()
+	var resp *clientv3.TxnResponse
+	err := leases.Retry(ctx, func() (err error) {
+		tctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
+		defer cancel()
+		resp, err = c.v3.Txn(tctx).If(cmps...).Then(puts...).Commit()
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("guarded put of %d keys from %q: %w", len(batch), batch[0].key, err)
 	}

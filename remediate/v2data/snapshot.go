@@ -84,6 +84,11 @@ func SnapshotsPast(dataDirs map[string]string, index uint64) error {
 	return errors.Join(errs...)
 }
 
+// ErrNoV2StoreCheck says the etcdutl given has no `check v2store` (before
+// 3.5.18, or a build without the check command): fall back on the snapshot
+// indexes (SnapshotsPast).
+var ErrNoV2StoreCheck = errors.New("etcdutl has no `check v2store`")
+
 // CheckV2Store runs `etcdutl check v2store --data-dir dataDir` (etcdutl
 // 3.5.18+ and 3.6) on a stopped member's data dir and returns its verdict:
 // nil when the v2 store in the newest snapshot and the WAL after it hold
@@ -98,6 +103,9 @@ func CheckV2Store(ctx context.Context, etcdutl, dataDir string) error {
 		tail := out.String()
 		if len(tail) > 2000 {
 			tail = tail[len(tail)-2000:]
+		}
+		if strings.Contains(tail, "unknown command") {
+			return fmt.Errorf("%s: %w: %s", etcdutl, ErrNoV2StoreCheck, strings.TrimSpace(tail))
 		}
 		return fmt.Errorf("%s check v2store --data-dir %s: %w: %s", etcdutl, dataDir, err, strings.TrimSpace(tail))
 	}

@@ -167,9 +167,13 @@ func VerifyCopy(ctx context.Context, kapi client.KeysAPI, v3 *clientv3.Client, p
 // txnGets runs gets in one read-only transaction (one revision for all) and
 // returns each one's key-values.
 func txnGets(ctx context.Context, v3 *clientv3.Client, gets []clientv3.Op) ([][]*mvccpb.KeyValue, error) {
-	tctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
-	defer cancel()
-	resp, err := v3.Txn(tctx).Then(gets...).Commit()
+	var resp *clientv3.TxnResponse
+	err := leases.Retry(ctx, func() (err error) {
+		tctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
+		resp, err = v3.Txn(tctx).Then(gets...).Commit()
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read %d v3 keys: %w", len(gets), err)
 	}
