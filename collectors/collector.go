@@ -60,11 +60,11 @@ func (f CollectorFunc) Collect(ctx context.Context, t *Target) error { return f(
 type Registration struct {
 	Name  string
 	Scope Scope
-	// Walks marks collectors that read the whole keyspace (or a large part
-	// of it). The quick profile leaves them out; they get the cluster's
-	// keyspace timeout instead of the command timeout.
-	Walks bool
-	Help  string
+	// Cost decides which profiles run the collector (see Profiles) and its
+	// deadline: collectors above CostRequests get the cluster's keyspace
+	// timeout instead of the command timeout.
+	Cost Cost
+	Help string
 	// Needs names collectors whose facts this one derives from; when one of
 	// them is not selected, this collector is recorded as skipped.
 	Needs     []string
@@ -145,11 +145,85 @@ func builtins() []Registration {
 	}
 }
 
-// Profiles.
+// Cost is what a collector asks of the member it reads, in the order the
+// profiles admit them.
+type Cost int
+
 const (
-	ProfileQuick = "quick" // no keyspace walks: cheap enough for every few minutes
-	ProfileFull  = "full"  // everything, including lease coverage, v2 counts and HashKV
+	// CostRequests: a few small requests whose answers do not grow with the
+	// data (status, version, counts the server computes itself).
+	CostRequests Cost = iota
+	// CostPrefixWalk: reads one part of the data, in proportion to its
+	// size: the v2 store, the events prefix and its leases.
+	CostPrefixWalk
+	// CostKeyspace: makes every member read its whole keyspace (HashKV).
+	CostKeyspace
 )
+
+func (c Cost) String() string {
+	switch c {
+	case CostRequests:
+		return "requests"
+	case CostPrefixWalk:
+		return "prefix-walk"
+	case CostKeyspace:
+		return "keyspace"
+	}
+	return fmt.Sprintf("cost(%d)", int(c))
+}
+
+// Profiles name how much a run may cost. Each runs the collectors whose
+// Cost is at most the profile's.
+const (
+	// ProfileQuick runs only CostRequests collectors: connectivity, versions
+	// and health, cheap enough for every few minutes. The facts judging v2
+	// data and events leases are not collected.
+	ProfileQuick = "quick"
+	// ProfileStandard adds the prefix walks: every fact the bundled controls
+	// judge except HashKV. It is the default.
+	ProfileStandard = "standard"
+	// ProfileFull runs everything, HashKV included.
+	ProfileFull = "full"
+	// ProfileDefault is the profile of a run that names none.
+	ProfileDefault = ProfileStandard
+)
+
+// Profiles lists the profile names from cheapest to dearest.
+var Profiles = []string{ProfileQuick, ProfileStandard, ProfileFull}
+
+// profileCost is the dearest Cost each profile runs.
+var profileCost = map[string]Cost{ProfileQuick: CostRequests, ProfileStandard: CostPrefixWalk, ProfileFull: CostKeyspace}
+
+// ValidProfile reports whether name is a profile ("" is the default).
+func ValidProfile(name string) bool {
+	_, ok := profileCost[name]
+	return ok || name == ""
+}
+
+// InProfile reports whether profile ("" for the default) runs collectors of
+// cost c; an unknown profile runs nothing.
+func (c Cost) InProfile(profile string) bool {
+	if profile == "" {
+		profile = ProfileDefault
+	}
+	max, ok := profileCost[profile]
+	return ok && c <= max
+}
+
+// ProfileFor names the cheapest profile that runs the named collector, and
+// "" when the registry has no such collector.
+func (r *Registry) ProfileFor(name string) string {
+	reg, ok := r.Lookup(name)
+	if !ok {
+		return ""
+	}
+	for _, p := range Profiles {
+		if reg.Cost.InProfile(p) {
+			return p
+		}
+	}
+	return ProfileFull
+}
 
 // Select resolves a profile and the --collectors/--exclude lists to the
 // registrations to run, in registry order. include entries may be "!name"
@@ -186,18 +260,16 @@ func (r *Registry) Select(profile string, include, exclude []string) ([]Registra
 	if len(unknown) > 0 {
 		return nil, "", fmt.Errorf("unknown collector %s (known: %s)", strings.Join(unknown, ", "), strings.Join(r.Names(), ", "))
 	}
-	switch profile {
-	case "", ProfileQuick, ProfileFull:
-	default:
-		return nil, "", fmt.Errorf("unknown profile %q (known: quick, full)", profile)
+	if !ValidProfile(profile) {
+		return nil, "", fmt.Errorf("unknown profile %q (known: %s)", profile, strings.Join(Profiles, ", "))
 	}
 	if profile == "" {
-		profile = ProfileQuick
+		profile = ProfileDefault
 	}
 	label := profile
 	var out []Registration
 	for _, reg := range r.regs {
-		want := !reg.Walks || profile == ProfileFull
+		want := reg.Cost.InProfile(profile)
 		if len(incl) > 0 {
 			want = slices.Contains(incl, reg.Name)
 		}

@@ -18,7 +18,7 @@ type Facts struct {
 	Schema      string    `json:"schema"`
 	ToolVersion string    `json:"tool_version"`
 	Inventory   string    `json:"inventory"` // the inventory's name or path, never a secret
-	Profile     string    `json:"profile"`   // quick | full | custom
+	Profile     string    `json:"profile"`   // quick | standard | full | custom
 	Collectors  []string  `json:"collectors"`
 	StartedAt   time.Time `json:"started_at"`
 	FinishedAt  time.Time `json:"finished_at"`
@@ -166,7 +166,8 @@ type ListedMember struct {
 type V2Facts struct {
 	Enabled bool `json:"enabled"`
 	// Counted is false when the API is on but the keyspace was not walked
-	// (quick profile): Keys and Dirs are then unknown, not zero.
+	// (v2_count left out of the run, as the quick profile does): Keys and
+	// Dirs are then unknown, not zero.
 	Counted         bool     `json:"counted"`
 	Keys            int64    `json:"keys"` // custom keys, etcd's internal entries excluded
 	Dirs            int64    `json:"dirs"`

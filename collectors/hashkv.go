@@ -13,7 +13,7 @@ func hashKVCollector() Registration {
 	return Registration{
 		Name:      "hashkv",
 		Scope:     ScopeCluster,
-		Walks:     true,
+		Cost:      CostKeyspace,
 		Help:      "HashKV of every reachable member at one common revision (etcd's own post-migration consistency check)",
 		Collector: CollectorFunc(collectHashKV),
 	}

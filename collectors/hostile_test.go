@@ -76,11 +76,11 @@ func TestWrongCA(t *testing.T) {
 }
 
 // TestV2OffAndEmpty: "the v2 API is off" and "the v2 API is on and holds
-// nothing" are different facts, in both profiles.
+// nothing" are different facts, in every profile.
 func TestV2OffAndEmpty(t *testing.T) {
 	off := etcdtest.NewCluster(t, etcdtest.WithVersion("3.5"))
 	on := etcdtest.NewCluster(t, etcdtest.WithVersion("3.4"), etcdtest.WithV2())
-	for _, profile := range []string{collectors.ProfileQuick, collectors.ProfileFull} {
+	for _, profile := range collectors.Profiles {
 		fOff := run(t, fleetFor(t, "off", off), collectors.Options{Profile: profile})
 		fOn := run(t, fleetFor(t, "on", on), collectors.Options{Profile: profile})
 		noErrors(t, fOff)
@@ -92,7 +92,7 @@ func TestV2OffAndEmpty(t *testing.T) {
 		if v == nil || !v.Enabled || v.Keys != 0 || v.RegistryPresent {
 			t.Errorf("%s: v2 on and empty: %+v", profile, v)
 		}
-		if want := profile == collectors.ProfileFull; v != nil && v.Counted != want {
+		if want := profile != collectors.ProfileQuick; v != nil && v.Counted != want {
 			t.Errorf("%s: counted %v, want %v", profile, v.Counted, want)
 		}
 		if b := fOn.Clusters[0].Members[0].Backend; b == nil || b.Observed != collectors.BackendNone {

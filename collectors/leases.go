@@ -10,13 +10,15 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdaudit/etcdaudit/internal/etcdversion"
 )
 
 func leaseCoverageCollector() Registration {
 	return Registration{
 		Name:  "event_leases",
 		Scope: ScopeCluster,
-		Walks: true,
+		Cost:  CostPrefixWalk,
 		Help: "lease coverage of the events prefix: keys, keys with a live lease, keys without (sampled), " +
 			"remaining TTLs of the attached leases (lease join, or a paged walk at one pinned revision)",
 		Collector: CollectorFunc(collectLeaseCoverage),
@@ -288,7 +290,7 @@ func allBefore37(members []MemberFacts) bool {
 		if m.Version == nil {
 			continue
 		}
-		if _, _, ok := majorMinor(m.Version.Server); !ok || versionAtLeast(m.Version.Server, 3, 7) {
+		if v, err := etcdversion.Parse(m.Version.Server); err != nil || v.AtLeast(3, 7) {
 			return false
 		}
 		seen = true

@@ -26,7 +26,7 @@ const DefaultConcurrency = 64
 
 // Options tune one run.
 type Options struct {
-	Profile          string   // quick (default) | full
+	Profile          string   // quick | standard ("": ProfileDefault) | full
 	Include, Exclude []string // collector names; "!name" in Include excludes
 	Concurrency      int      // members (and clusters) at once; 0 means DefaultConcurrency
 	// Timeout bounds the whole run; 0 means none beyond each call's own.
@@ -308,7 +308,7 @@ func (ct *ClusterTarget) memberClient(ctx context.Context, m *MemberTarget) (*cl
 }
 
 func timeoutFor(reg Registration, conn *inventory.Conn) time.Duration {
-	if reg.Walks {
+	if reg.Cost > CostRequests {
 		return conn.KeyspaceTimeout
 	}
 	return conn.CommandTimeout

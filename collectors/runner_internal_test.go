@@ -17,14 +17,31 @@ func TestRegistrySelect(t *testing.T) {
 		}
 		return out
 	}
-	quick, label, err := r.Select("", nil, nil)
+	quick, label, err := r.Select(ProfileQuick, nil, nil)
 	if err != nil || label != ProfileQuick {
-		t.Fatalf("default: %v %q", err, label)
+		t.Fatalf("quick: %v %q", err, label)
 	}
 	for _, walker := range []string{"v2_count", "hashkv", "event_leases"} {
 		if slices.Contains(names(quick), walker) {
-			t.Errorf("quick profile runs the keyspace walker %s", walker)
+			t.Errorf("quick profile runs the walker %s", walker)
 		}
+	}
+	// The default judges the v2 store and the events leases, never HashKV.
+	std, label, err := r.Select("", nil, nil)
+	if err != nil || label != ProfileStandard {
+		t.Fatalf("default: %v %q", err, label)
+	}
+	if n := names(std); !slices.Contains(n, "v2_count") || !slices.Contains(n, "event_leases") || slices.Contains(n, "hashkv") ||
+		len(n) != len(r.All())-1 {
+		t.Errorf("standard profile runs %v", n)
+	}
+	for name, want := range map[string]string{"version": ProfileQuick, "v2_count": ProfileStandard, "event_leases": ProfileStandard, "hashkv": ProfileFull, "nope": ""} {
+		if got := r.ProfileFor(name); got != want {
+			t.Errorf("ProfileFor(%s) = %q, want %q", name, got, want)
+		}
+	}
+	if _, _, err := r.Select("fast", nil, nil); err == nil || !strings.Contains(err.Error(), "quick, standard, full") {
+		t.Errorf("unknown profile: %v", err)
 	}
 	full, _, _ := r.Select(ProfileFull, nil, nil)
 	if len(full) != len(r.All()) {
@@ -124,10 +141,35 @@ func TestConsistencyDisagreement(t *testing.T) {
 	}
 }
 
-func TestVersionAtLeast(t *testing.T) {
-	for v, want := range map[string]bool{"3.7.3": true, "3.6.0": false, "3.10.1": true, "v3.7.0-alpha.0": true, "4.0.0": true, "garbage": false, "": false} {
-		if got := versionAtLeast(v, 3, 7); got != want {
-			t.Errorf("versionAtLeast(%q, 3, 7) = %v", v, got)
+// TestAllBefore37: keys-only walks are for clusters known to run before
+// 3.7; a 3.7 pre-release, an unparsable version or no version at all is not
+// known to.
+func TestAllBefore37(t *testing.T) {
+	mf := func(vs ...string) []MemberFacts {
+		var out []MemberFacts
+		for _, v := range vs {
+			m := MemberFacts{}
+			if v != "-" {
+				m.Version = &VersionFacts{Server: v}
+			}
+			out = append(out, m)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		members []MemberFacts
+		want    bool
+	}{
+		{mf("3.6.16", "v3.5.35", "-"), true},
+		{mf("3.6.16", "3.7.0-rc.0"), false},
+		{mf("3.6.16", "3.10.1"), false},
+		{mf("3.6.16", "garbage"), false},
+		{mf("3.6.16", ""), false},
+		{mf("-"), false},
+		{nil, false},
+	} {
+		if got := allBefore37(tc.members); got != tc.want {
+			t.Errorf("allBefore37(%+v) = %v", tc.members, got)
 		}
 	}
 }

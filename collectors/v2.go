@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
+
+	"github.com/etcdaudit/etcdaudit/internal/etcdversion"
 )
 
 func v2Collector() Registration {
@@ -37,7 +38,7 @@ const v2KeyNotFound = 100
 // answers JSON even when empty. 3.6 removed the API.
 func collectV2(ctx context.Context, t *Target) error {
 	m := t.Member
-	if v := m.Facts.Version; v != nil && versionAtLeast(v.Server, 3, 6) {
+	if v := m.Facts.Version; v != nil && etcdversion.AtLeast(v.Server, 3, 6) {
 		m.Facts.V2 = &V2Facts{Enabled: false}
 		return nil
 	}
@@ -78,28 +79,4 @@ func v2URL(t *Target, key, extra string) string {
 		u += "&" + extra
 	}
 	return u
-}
-
-// versionAtLeast reports whether an etcd version string ("3.6.16",
-// "3.7.0-alpha.0") is at least major.minor. Unparsable versions are not.
-func versionAtLeast(v string, major, minor int) bool {
-	maj, min, ok := majorMinor(v)
-	if !ok {
-		return false
-	}
-	return maj > major || (maj == major && min >= minor)
-}
-
-func majorMinor(v string) (int, int, bool) {
-	v = strings.TrimPrefix(strings.TrimSpace(v), "v")
-	parts := strings.SplitN(v, ".", 3)
-	if len(parts) < 2 {
-		return 0, 0, false
-	}
-	maj, err1 := strconv.Atoi(parts[0])
-	min, err2 := strconv.Atoi(strings.TrimFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' }))
-	if err1 != nil || err2 != nil {
-		return 0, 0, false
-	}
-	return maj, min, true
 }

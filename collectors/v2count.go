@@ -8,13 +8,15 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/etcdaudit/etcdaudit/internal/etcdversion"
 )
 
 func v2CountCollector() Registration {
 	return Registration{
 		Name:      "v2_count",
 		Scope:     ScopeMember,
-		Walks:     true,
+		Cost:      CostPrefixWalk,
 		Help:      "counts custom v2 keys, directories and TTL keys, and the /registry keys among them (one recursive GET, streamed)",
 		Collector: CollectorFunc(collectV2Count),
 	}
@@ -37,7 +39,7 @@ func collectV2Count(ctx context.Context, t *Target) error {
 	f := m.Facts.V2
 	if f == nil {
 		f = &V2Facts{}
-		if v := m.Facts.Version; v != nil && versionAtLeast(v.Server, 3, 6) {
+		if v := m.Facts.Version; v != nil && etcdversion.AtLeast(v.Server, 3, 6) {
 			m.Facts.V2 = f
 			return nil
 		}

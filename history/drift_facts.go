@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/etcdaudit/etcdaudit/collectors"
+	"github.com/etcdaudit/etcdaudit/internal/etcdversion"
 	"github.com/etcdaudit/etcdaudit/internal/units"
 )
 
@@ -190,7 +190,7 @@ func diffMember(p, c *collectors.MemberFacts, at scanTimes, o DriftOptions) []Fa
 	if p.Version != nil && c.Version != nil && p.Version.Server != "" && c.Version.Server != "" &&
 		p.Version.Server != c.Version.Server {
 		k, worse, verb := MemberUpgraded, false, "upgraded"
-		if compareVersions(c.Version.Server, p.Version.Server) < 0 {
+		if etcdversion.Compare(c.Version.Server, p.Version.Server) < 0 {
 			k, worse, verb = MemberDowngraded, true, "downgraded"
 		}
 		add(FactChange{Kind: k, From: p.Version.Server, To: c.Version.Server, Worse: worse,
@@ -427,34 +427,6 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// compareVersions orders dotted versions numerically ("3.10.0" > "3.9.1");
-// a non-numeric part compares as text.
-func compareVersions(a, b string) int {
-	as := strings.Split(strings.TrimPrefix(a, "v"), ".")
-	bs := strings.Split(strings.TrimPrefix(b, "v"), ".")
-	for i := 0; i < max(len(as), len(bs)); i++ {
-		var x, y string
-		if i < len(as) {
-			x = as[i]
-		}
-		if i < len(bs) {
-			y = bs[i]
-		}
-		xi, xerr := strconv.Atoi(x)
-		yi, yerr := strconv.Atoi(y)
-		switch {
-		case xerr == nil && yerr == nil && xi != yi:
-			if xi < yi {
-				return -1
-			}
-			return 1
-		case (xerr != nil || yerr != nil) && x != y:
-			return strings.Compare(x, y)
-		}
-	}
-	return 0
 }
 
 func pct(r float64) string { return strconv.FormatFloat(100*r, 'f', 1, 64) + "%" }

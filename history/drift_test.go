@@ -185,6 +185,18 @@ func TestFactChanges(t *testing.T) {
 			a.Clusters[1].Members[0].Version.Server = "3.9.0"
 			b.Clusters[1].Members[0].Version.Server = "3.10.0"
 		}, []string{"member_upgraded b/b-0"}},
+		{"release candidate to its release is an upgrade", func(a, b *collectors.Facts) {
+			a.Clusters[1].Members[0].Version.Server = "3.6.0-rc.1"
+			b.Clusters[1].Members[0].Version.Server = "3.6.0"
+		}, []string{"member_upgraded b/b-0"}},
+		{"release back to its release candidate is a downgrade", func(a, b *collectors.Facts) {
+			a.Clusters[1].Members[0].Version.Server = "v3.6.0"
+			b.Clusters[1].Members[0].Version.Server = "3.6.0-rc.1"
+		}, []string{"!member_downgraded b/b-0"}},
+		{"pre-releases order by semver", func(a, b *collectors.Facts) {
+			a.Clusters[1].Members[0].Version.Server = "3.6.0-rc.2"
+			b.Clusters[1].Members[0].Version.Server = "3.6.0-rc.10"
+		}, []string{"member_upgraded b/b-0"}},
 		{"cluster version moved", func(a, b *collectors.Facts) {
 			for i := range b.Clusters[0].Members {
 				b.Clusters[0].Members[i].Version.Cluster = "3.6.0"

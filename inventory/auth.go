@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -21,41 +22,57 @@ import (
 
 // tokenCache is shared by every client built from one Conn.
 type tokenCache struct {
-	sem  chan struct{} // a one-slot lock that respects contexts
+	sem  chan struct{} // held while logging in: one login at a time, respecting contexts
+	mu   sync.Mutex    // guards tok and have
 	tok  string
 	have bool
 }
 
 func newTokenCache() *tokenCache { return &tokenCache{sem: make(chan struct{}, 1)} }
 
+func (tc *tokenCache) cached() (string, bool) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	return tc.tok, tc.have
+}
+
 // token returns the cached token, authenticating against endpoints first if
 // there is none. "" means the server has auth disabled.
 func (c *Conn) token(ctx context.Context, endpoints []string) (string, error) {
 	tc := c.tokens
+	if tok, ok := tc.cached(); ok {
+		return tok, nil
+	}
 	select {
 	case tc.sem <- struct{}{}:
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
 	defer func() { <-tc.sem }()
-	if tc.have {
-		return tc.tok, nil
+	if tok, ok := tc.cached(); ok { // another call logged in meanwhile
+		return tok, nil
 	}
 	tok, err := c.authenticate(ctx, endpoints)
 	if err != nil {
 		return "", err
 	}
+	tc.mu.Lock()
 	tc.tok, tc.have = tok, true
+	tc.mu.Unlock()
 	return tok, nil
 }
 
 // forgetToken drops a token the server no longer accepts (expired, or the
-// auth store changed since it was issued).
-func (c *Conn) forgetToken() {
+// auth store changed since it was issued), unless the cache already holds
+// another one: calls that failed together with the same token then pay for
+// one new login, not one each.
+func (c *Conn) forgetToken(stale string) {
 	tc := c.tokens
-	tc.sem <- struct{}{}
-	tc.have, tc.tok = false, ""
-	<-tc.sem
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if tc.have && tc.tok == stale {
+		tc.have, tc.tok = false, ""
+	}
 }
 
 func (c *Conn) authenticate(ctx context.Context, endpoints []string) (string, error) {
@@ -89,11 +106,18 @@ func (t tokenCreds) GetRequestMetadata(ctx context.Context, _ ...string) (map[st
 	if err != nil {
 		return nil, err
 	}
+	if sent, ok := ctx.Value(sentTokenKey{}).(*string); ok {
+		*sent = tok
+	}
 	if tok == "" {
 		return nil, nil
 	}
 	return map[string]string{rpctypes.TokenFieldNameGRPC: tok}, nil
 }
+
+// sentTokenKey marks a call's context with where GetRequestMetadata records
+// the token it sent, so renewToken forgets exactly that one.
+type sentTokenKey struct{}
 
 // RequireTransportSecurity is false as in etcd's own client: plain-http
 // clusters with auth exist, and the choice is the operator's.
@@ -103,25 +127,55 @@ func (tokenCreds) RequireTransportSecurity() bool { return false }
 // exists on a member only once it has applied the Authenticate entry, so a
 // member a few milliseconds behind the one that answered the login rejects
 // a good token: it is asked again, briefly, before a new login (itself a
-// raft entry) is paid for. A token rejected after that has expired.
+// raft entry) is paid for. A token still rejected after that has expired
+// (simple tokens expire per member after --auth-token-ttl unused, JWTs after
+// their TTL) or predates an auth change: it is dropped, one new login is
+// made, and the call is retried the same way, since the member may not have
+// applied that login yet either.
 func (c *Conn) renewToken(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	err := invoker(ctx, method, req, reply, cc, opts...)
-	for wait := 20 * time.Millisecond; err != nil && staleToken(err) && wait <= 160*time.Millisecond; wait *= 2 {
+	var sent string
+	ctx = context.WithValue(ctx, sentTokenKey{}, &sent)
+	call := func() error { return invoker(ctx, method, req, reply, cc, opts...) }
+	err := retryStale(ctx, call(), call)
+	if staleToken(err) {
+		c.forgetToken(sent)
+		err = retryStale(ctx, call(), call)
+	}
+	return err
+}
+
+// retryStale calls again, with a short backoff, while the member rejects
+// the token: about 300ms in all, long enough for a member to apply a login
+// its leader has committed.
+func retryStale(ctx context.Context, err error, call func() error) error {
+	for wait := 20 * time.Millisecond; staleToken(err) && wait <= 160*time.Millisecond; wait *= 2 {
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
 			return err
 		}
-		err = invoker(ctx, method, req, reply, cc, opts...)
-	}
-	if err != nil && staleToken(err) {
-		c.forgetToken()
-		err = invoker(ctx, method, req, reply, cc, opts...)
+		err = call()
 	}
 	return err
 }
 
+// rawStaleToken is how etcd 3.4 and 3.5 answer a rejected token on the
+// admin-only Maintenance calls (Hash, HashKV, Snapshot, Defragment,
+// MoveLeader, Downgrade): their authMaintenanceServer returns the auth
+// store's own error untranslated, so it arrives with code Unknown and the
+// auth package's text instead of etcd's gRPC error
+// (etcd@v3.5.35:server/etcdserver/api/v3rpc/maintenance.go isAuthenticated;
+// 3.6 wraps it in togRPCError).
+var rawStaleToken = map[string]bool{
+	"auth: invalid auth token":        true, // auth.ErrInvalidAuthToken
+	"auth: revision in header is old": true, // auth.ErrAuthOldRevision
+}
+
 func staleToken(err error) bool {
+	if err == nil {
+		return false
+	}
 	e := rpctypes.Error(err)
-	return errors.Is(e, rpctypes.ErrInvalidAuthToken) || errors.Is(e, rpctypes.ErrAuthOldRevision)
+	return errors.Is(e, rpctypes.ErrInvalidAuthToken) || errors.Is(e, rpctypes.ErrAuthOldRevision) ||
+		rawStaleToken[rpctypes.ErrorDesc(err)]
 }

@@ -1,8 +1,8 @@
 package inventory
 
 import (
+	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,13 +100,9 @@ func loadTLS(c Cluster) (*tls.Config, error) {
 		InsecureSkipVerify: c.TLS.InsecureSkipVerify, //nolint:gosec // only when the operator asks, as etcdctl does
 	}
 	if c.TLS.CA != "" {
-		pem, err := os.ReadFile(c.TLS.CA)
+		pool, err := loadCA(context.Background(), c.TLS.CA)
 		if err != nil {
 			return nil, fmt.Errorf("tls.ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca: %s: no PEM certificate found", c.TLS.CA)
 		}
 		conf.RootCAs = pool
 	}
@@ -116,7 +112,7 @@ func loadTLS(c Cluster) (*tls.Config, error) {
 	case c.TLS.Key != "" && c.TLS.Cert == "":
 		return nil, fmt.Errorf("tls.key %s is set without tls.cert", c.TLS.Key)
 	case c.TLS.Cert != "":
-		pair, err := tls.LoadX509KeyPair(c.TLS.Cert, c.TLS.Key)
+		pair, err := loadKeyPair(context.Background(), c.TLS.Cert, c.TLS.Key)
 		if err != nil {
 			// tls's messages name neither file; never include key bytes.
 			return nil, fmt.Errorf("tls.cert %s / tls.key %s: %w", c.TLS.Cert, c.TLS.Key, err)
@@ -138,7 +134,7 @@ func readPassword(a Auth) (string, error) {
 		}
 		pw, from = v, "environment variable "+a.PasswordEnv
 	case a.PasswordFile != "":
-		b, err := os.ReadFile(a.PasswordFile)
+		b, err := readPEM(context.Background(), a.PasswordFile)
 		if err != nil {
 			return "", fmt.Errorf("password_file: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -135,7 +136,10 @@ func DiscoverWithClients(ctx context.Context, c Cluster, conn *Conn) (Discovery,
 		fixed.DialTimeout = orDefault(conn.DialTimeout, DefaultDialTimeout)
 		conn = &fixed
 	}
-	s := &session{conn: conn, clients: clients, versions: map[string]versionInfo{}, lists: map[string]listAnswer{}}
+	s := &session{conn: conn, clients: clients, versions: map[string]versionInfo{}, lists: map[string]listAnswer{}, named: map[string]bool{}}
+	for _, ep := range c.Endpoints {
+		s.named[urlKey(ep)] = true
+	}
 	if list := s.listMembers(ctx, c.Endpoints, &d); list != nil {
 		d.Members = s.probeMembers(ctx, list)
 		d.Note = proxyNote(d)
@@ -183,6 +187,7 @@ func (cs *Clients) Close() {
 type session struct {
 	conn    *Conn
 	clients *Clients
+	named   map[string]bool // the inventory's endpoints, by urlKey
 
 	mu       sync.Mutex
 	versions map[string]versionInfo // successful GET /version answers
@@ -449,6 +454,10 @@ func (s *session) probeMember(ctx context.Context, m *Member, sem chan struct{})
 // URL's one connection (clientv3's Maintenance.Status would dial another).
 func (s *session) probeURL(ctx context.Context, u string, id uint64) probeResult {
 	r := probeResult{url: u}
+	if s.cleartextCredentials(u) {
+		r.err = errCleartext
+		return r
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.conn.CommandTimeout)
 	defer cancel()
 	r.version, r.err = s.version(ctx, u)
@@ -472,6 +481,35 @@ func (s *session) probeURL(ctx context.Context, u string, id uint64) probeResult
 	}
 	r.status, r.statusAt = st, time.Now()
 	return r
+}
+
+// errCleartext is why a member's client URL was not probed: see
+// cleartextCredentials.
+var errCleartext = errors.New("not probed: a plain http:// URL the inventory does not list, and this cluster uses auth; " +
+	"credentials are never sent in clear text to an address only a member advertised (list it in the cluster's endpoints to allow it)")
+
+// cleartextCredentials says whether probing u would send the Conn's
+// credentials unencrypted to an address the operator never named. Every
+// client carries the auth token (and, when a token goes stale, logs in again
+// with the password on the URL that rejected it), so a member advertising
+// http://somewhere — by mistake, or a hostile member list — would otherwise
+// receive them. https URLs are verified against the cluster's CA; the
+// inventory's own endpoints are the operator's choice.
+func (s *session) cleartextCredentials(u string) bool {
+	if s.conn.User == "" || s.named[urlKey(u)] {
+		return false
+	}
+	p, err := url.Parse(u)
+	return err != nil || !strings.EqualFold(p.Scheme, "https")
+}
+
+// urlKey is a client URL compared by scheme, host and port.
+func urlKey(u string) string {
+	p, err := url.Parse(strings.TrimSpace(u))
+	if err != nil {
+		return u
+	}
+	return strings.ToLower(p.Scheme) + "://" + strings.ToLower(p.Host)
 }
 
 // contextError is what a gRPC call failed of when its context ended first:

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -371,43 +372,52 @@ func TestClientConfigWorks(t *testing.T) {
 	defer cancel()
 	idx := newIndexReader(t, ec)
 
-	calls := func(cfg clientv3.Config) {
-		t.Helper()
+	calls := func(cfg clientv3.Config) error {
 		cli, err := clientv3.New(cfg)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		defer cli.Close()
 		if _, err := cli.Get(ctx, "/anything"); err != nil {
-			t.Fatalf("Get: %v", err)
+			return fmt.Errorf("Get: %w", err)
 		}
 		for _, ep := range ec.Endpoints() {
 			if _, err := cli.Status(ctx, ep); err != nil {
-				t.Fatalf("Status %s: %v", ep, err)
+				return fmt.Errorf("Status %s: %w", ep, err)
 			}
 			if _, err := cli.HashKV(ctx, ep, 0); err != nil {
-				t.Fatalf("HashKV %s: %v", ep, err)
+				return fmt.Errorf("HashKV %s: %w", ep, err)
 			}
 		}
+		return nil
 	}
 	before := idx.settled(t)
 	for range 3 { // three clients, as a collector run makes several
-		calls(conn.ClientConfig(c.Endpoints))
+		if err := calls(conn.ClientConfig(c.Endpoints)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, ep := range ec.Endpoints() {
-		calls(conn.ClientConfig([]string{ep}))
+		if err := calls(conn.ClientConfig([]string{ep})); err != nil {
+			t.Fatal(err)
+		}
 	}
 	after := idx.read(t)
 	if d := after[0] - before[0]; d != 1 {
 		t.Errorf("raft index moved by %d for 6 clients and 36 Maintenance calls; want 1 (one Authenticate)", d)
 	}
 
+	// For comparison only: stock clientv3 logs in again for every
+	// Maintenance call (a raft entry each), and a member sometimes rejects
+	// the fresh token; on 3.4/3.5 HashKV's rejection comes untranslated
+	// ("auth: invalid auth token", code Unknown), which clientv3 neither
+	// renews nor retries. Its error is logged: it is not this package's.
 	stock := conn.ClientConfig(c.Endpoints)
 	stock.DialOptions, stock.Username, stock.Password = nil, "root", ec.RootPassword
 	before = idx.read(t)
-	calls(stock)
+	err := calls(stock)
 	after = idx.read(t)
-	t.Logf("for comparison, one stock clientv3 client with Username/Password moved the raft index by %d", after[0]-before[0])
+	t.Logf("for comparison, one stock clientv3 client with Username/Password moved the raft index by %d (error: %v)", after[0]-before[0], err)
 
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ec.Endpoints()[0]+"/version", nil)
 	resp, err := conn.HTTPClient().Do(req)

@@ -23,9 +23,6 @@ func (p *parser) endpoints(s *spec, v *yaml.Node, path string) {
 	s.c.Endpoints, s.endpointNodes = nil, nil
 	seen := map[string]int{}
 	for i, item := range seq.Content {
-		if p.over() {
-			return
-		}
 		fp := fmt.Sprintf("%s[%d]", path, i)
 		raw, ok := p.text(item, fp)
 		if !ok {

@@ -1,8 +1,7 @@
 package inventory
 
 import (
-	"crypto/tls"
-	"crypto/x509"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -133,10 +132,8 @@ func splitList(s string) []string {
 func checkFlagTLS(t TLS) []error {
 	var errs []error
 	if t.CA != "" {
-		if data, err := os.ReadFile(t.CA); err != nil {
+		if _, err := loadCA(context.Background(), t.CA); err != nil {
 			errs = append(errs, fmt.Errorf("--cacert: %w", err))
-		} else if !x509.NewCertPool().AppendCertsFromPEM(data) {
-			errs = append(errs, fmt.Errorf("--cacert: %s: no PEM certificate found", t.CA))
 		}
 	}
 	switch {
@@ -145,7 +142,7 @@ func checkFlagTLS(t TLS) []error {
 	case t.Key != "" && t.Cert == "":
 		errs = append(errs, errors.New("--key without --cert"))
 	case t.Cert != "":
-		if _, err := tls.LoadX509KeyPair(t.Cert, t.Key); err != nil {
+		if _, err := loadKeyPair(context.Background(), t.Cert, t.Key); err != nil {
 			errs = append(errs, fmt.Errorf("--cert %s / --key %s: %w", t.Cert, t.Key, err))
 		}
 	}

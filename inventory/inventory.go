@@ -34,7 +34,9 @@ type Cluster struct {
 	KubernetesBackend string  `json:"kubernetes_backend,omitempty" yaml:"kubernetes_backend,omitempty"`
 	Collect           Collect `json:"collect" yaml:"collect,omitempty"`
 	Hooks             Hooks   `json:"hooks,omitempty" yaml:"hooks,omitempty"`
-	Line              int     `json:"-" yaml:"-"` // where the cluster is declared, for messages
+	// HookTimeouts override the remediator's default deadline per hook name.
+	HookTimeouts map[string]time.Duration `json:"hook_timeouts,omitempty" yaml:"hook_timeouts,omitempty"`
+	Line         int                      `json:"-" yaml:"-"` // where the cluster is declared, for messages
 }
 
 // Tier is the cluster's tier label ("" when unset).

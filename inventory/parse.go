@@ -1,29 +1,30 @@
 package inventory
 
 import (
-	"bytes"
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/etcdaudit/etcdaudit/internal/inputfile"
+	"github.com/etcdaudit/etcdaudit/internal/yamlsafe"
 )
 
 // MaxFileSize bounds what Load reads: a fleet of thousands of clusters is far
-// below it, and a runaway file (or /dev/zero) is refused rather than read.
-const MaxFileSize = 8 << 20
+// below it, and a runaway file is refused rather than read.
+const MaxFileSize = yamlsafe.MaxFileSize
 
 // Field names per level; order is the documentation order.
 var (
 	topFields      = []string{"name", "defaults", "clusters"}
-	clusterFields  = []string{"name", "endpoints", "labels", "tls", "auth", "kubernetes_backend", "collect", "hooks"}
-	defaultsFields = []string{"labels", "tls", "auth", "kubernetes_backend", "collect", "hooks"}
+	clusterFields  = []string{"name", "endpoints", "labels", "tls", "auth", "kubernetes_backend", "collect", "hooks", "hook_timeouts"}
+	defaultsFields = []string{"labels", "tls", "auth", "kubernetes_backend", "collect", "hooks", "hook_timeouts"}
 	tlsFields      = []string{"ca", "cert", "key", "server_name", "insecure_skip_verify"}
 	authFields     = []string{"user", "password_env", "password_file"}
 	collectFields  = []string{"events_prefix", "registry_prefix", "page_size", "dial_timeout", "command_timeout", "keyspace_timeout"}
@@ -39,6 +40,7 @@ var belongsUnder = map[string]string{
 	"insecure_skip_verify": "tls.insecure_skip_verify", "insecure_skip_tls_verify": "tls.insecure_skip_verify",
 	"events_prefix": "collect.events_prefix", "registry_prefix": "collect.registry_prefix", "page_size": "collect.page_size",
 	"dial_timeout": "collect.dial_timeout", "command_timeout": "collect.command_timeout", "keyspace_timeout": "collect.keyspace_timeout",
+	"timeouts": "hook_timeouts", "hook_timeout": "hook_timeouts",
 	"backend": "kubernetes_backend", "storage_backend": "kubernetes_backend", "endpoint": "endpoints",
 }
 
@@ -50,34 +52,36 @@ var (
 	yamlLineRe    = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 )
 
-// Load reads and validates an inventory file. Every problem is reported at
-// once in a *ValidationError; relative file paths resolve against the
-// inventory's directory.
-func Load(path string) (*Fleet, error) {
-	f, err := os.Open(path)
+// Load is LoadContext that cannot be cancelled (it cannot block either:
+// see LoadContext).
+func Load(path string) (*Fleet, error) { return LoadContext(context.Background(), path) }
+
+// LoadContext reads and validates an inventory file. Every problem is
+// reported at once in a *ValidationError; relative file paths resolve
+// against the inventory's directory. The inventory and every file it names
+// must be regular files (see internal/inputfile) and its YAML stay within
+// internal/yamlsafe's limits; reading stops when ctx is done.
+func LoadContext(ctx context.Context, path string) (*Fleet, error) {
+	data, err := inputfile.Read(ctx, path, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("inventory: %w", err)
 	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return nil, fmt.Errorf("inventory: %s is a directory", path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("inventory: read %s: %w", path, err)
-	}
-	return Parse(path, data)
+	return parse(ctx, path, data)
 }
 
 // Parse validates an inventory held in memory; name is its path (for
 // messages and to resolve relative file paths). It never panics: a bug in a
 // dependency on hostile input becomes a problem in the error.
-func Parse(name string, data []byte) (fleet *Fleet, err error) {
+func Parse(name string, data []byte) (*Fleet, error) {
+	return parse(context.Background(), name, data)
+}
+
+func parse(ctx context.Context, name string, data []byte) (fleet *Fleet, err error) {
 	dir, err := filepath.Abs(filepath.Dir(name))
 	if err != nil {
 		dir = filepath.Dir(name)
 	}
-	p := &parser{file: name, dir: dir, pairs: map[[2]string]bool{}, endpointAt: map[string]endpointOwner{}}
+	p := &parser{ctx: ctx, file: name, dir: dir, pairs: map[[2]string]bool{}, endpointAt: map[string]endpointOwner{}, unreadable: map[string]bool{}}
 	defer func() {
 		if !catchPanics {
 			return
@@ -104,25 +108,13 @@ func Parse(name string, data []byte) (fleet *Fleet, err error) {
 var catchPanics = true
 
 type parser struct {
+	ctx        context.Context // for reading the files the inventory names
 	file, dir  string
 	problems   []Problem
 	pairs      map[[2]string]bool       // cert/key pairs already checked
 	endpointAt map[string]endpointOwner // host:port → first cluster listing it
-	visits     int                      // fields walked, see over
+	unreadable map[string]bool          // named files already reported
 	warns      []Problem
-}
-
-// maxVisits bounds the walk: YAML aliases let a small file expand into
-// billions of fields ("billion laughs"); five thousand clusters of twenty
-// fields stay far below it.
-const maxVisits = 1_000_000
-
-func (p *parser) over() bool {
-	p.visits++
-	if p.visits == maxVisits {
-		p.errf(nil, "", "inventory too large: more than %d fields once YAML aliases are expanded", maxVisits)
-	}
-	return p.visits >= maxVisits
 }
 
 type endpointOwner struct {
@@ -139,26 +131,24 @@ func (p *parser) errf(n *yaml.Node, field, format string, args ...any) {
 }
 
 func (p *parser) parse(data []byte) *Fleet {
-	if len(data) > MaxFileSize {
-		p.errf(nil, "", "file is larger than %d bytes", MaxFileSize)
+	// yamlsafe bounds the document, aliases expanded: every walk below is
+	// bounded by it.
+	docs, err := yamlsafe.Parse(p.file, data)
+	var le *yamlsafe.LimitError
+	switch {
+	case errors.As(err, &le):
+		p.problems = append(p.problems, Problem{File: p.file, Line: le.Line, Message: strings.TrimPrefix(le.Error(), p.file+": ")})
 		return nil
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			p.errf(nil, "", "empty inventory: expected name, defaults and clusters")
-		} else {
-			p.syntax(err)
-		}
-		return nil
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		p.errf(&extra, "", "a second YAML document: one inventory per file")
-	} else if !errors.Is(err, io.EOF) {
+	case err != nil:
 		p.syntax(err)
+		return nil
+	case len(docs) == 0:
+		p.errf(nil, "", "empty inventory: expected name, defaults and clusters")
+		return nil
+	case len(docs) > 1:
+		p.errf(docs[1], "", "a second YAML document: one inventory per file")
 	}
+	doc := docs[0]
 	if len(doc.Content) == 0 {
 		p.errf(nil, "", "empty inventory: expected name, defaults and clusters")
 		return nil
@@ -214,9 +204,6 @@ func (p *parser) clusters(n, root *yaml.Node, defaults *spec) []Cluster {
 	names := map[string]int{}
 	var out []Cluster
 	for i, item := range seq.Content {
-		if p.over() {
-			break
-		}
 		path := fmt.Sprintf("clusters[%d]", i)
 		s := defaults.clone()
 		s.at["name"], s.at["endpoints"] = loc{}, loc{} // never inherited
@@ -293,14 +280,15 @@ func (p *parser) fields(n *yaml.Node, path string, allowed []string, visit func(
 		return
 	}
 	if m.Kind != yaml.MappingNode {
-		p.errf(n, path, "expected a mapping (key: value), got %s", kindName(m))
+		got := kindName(m)
+		if secretish(path) {
+			got = kindOf(m) // `auth: "hunter9"` is most likely the password
+		}
+		p.errf(n, path, "expected a mapping (key: value), got %s", got)
 		return
 	}
 	seen := map[string]int{}
 	for i := 0; i+1 < len(m.Content); i += 2 {
-		if p.over() {
-			return
-		}
 		k, v := m.Content[i], m.Content[i+1]
 		kd := deref(k)
 		if kd == nil || kd.Kind != yaml.ScalarNode {
@@ -419,6 +407,29 @@ func kindName(n *yaml.Node) string {
 		return fmt.Sprintf("%q", truncate(n.Value, 40))
 	}
 	return "an unexpected node"
+}
+
+// kindOf names what n is without its value, for fields whose value may be
+// a secret written in the wrong place.
+func kindOf(n *yaml.Node) string {
+	if n == nil || isNull(n) || n.Kind != yaml.ScalarNode {
+		return kindName(n)
+	}
+	switch n.ShortTag() {
+	case "!!int", "!!float":
+		return "a number"
+	case "!!bool":
+		return "a boolean"
+	}
+	return "a string"
+}
+
+// secretish says whether a value at path may be a secret put in the wrong
+// place (`auth: hunter9`, `password_env: <the password>`): its errors name
+// the kind of value, never the value.
+func secretish(path string) bool {
+	last := path[strings.LastIndexByte(path, '.')+1:]
+	return last == "auth" || last == "password_env" || isSecretKey(last)
 }
 
 func truncate(s string, n int) string {

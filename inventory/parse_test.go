@@ -45,8 +45,10 @@ func TestBadInventories(t *testing.T) {
 			if !errors.As(err, &ve) {
 				t.Fatalf("error is %T, want *ValidationError: %v", err, err)
 			}
-			if strings.Contains(err.Error(), "hunter2") {
-				t.Errorf("the inline secret leaked into the error:\n%v", err)
+			for _, secret := range []string{"hunter2", "hunter9", "123456"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("the secret %q leaked into the error:\n%v", secret, err)
+				}
 			}
 			if len(ve.Problems) != len(want) {
 				t.Errorf("got %d problems, want %d:\n%s", len(ve.Problems), len(want), normalise(err.Error()))
@@ -127,6 +129,10 @@ func TestDefaultsInheritance(t *testing.T) {
 	}
 	if len(small.Hooks) != 2 || len(large.Hooks) != 3 || large.Hooks["stop_apiserver"][5] != "kube-apiserver" {
 		t.Errorf("hooks not merged: small %v, large %v", small.Hooks, large.Hooks)
+	}
+	if !reflect.DeepEqual(small.HookTimeouts, map[string]time.Duration{"install_version": 10 * time.Minute, "stop_etcd": 90 * time.Second}) ||
+		!reflect.DeepEqual(large.HookTimeouts, map[string]time.Duration{"install_version": 20 * time.Minute, "stop_etcd": 90 * time.Second}) {
+		t.Errorf("hook timeouts not merged: small %v, large %v", small.HookTimeouts, large.HookTimeouts)
 	}
 	if small.Hooks["stop_etcd"][1] != "{{.Host}}" {
 		t.Errorf("hook templates must stay verbatim: %v", small.Hooks["stop_etcd"])

@@ -9,16 +9,6 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-func readable(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	return err == nil && !st.IsDir()
-}
-
 // text reads a scalar as a string; null or "" mean "not set".
 func (p *parser) text(n *yaml.Node, path string) (string, bool) {
 	s := deref(n)
@@ -26,7 +16,7 @@ func (p *parser) text(n *yaml.Node, path string) (string, bool) {
 		return "", false
 	}
 	if s.Kind != yaml.ScalarNode {
-		p.errf(n, path, "expected a string, got %s", kindName(s))
+		p.errf(n, path, "expected a string, got %s", kindName(s)) // a list or mapping: kindName shows no value
 		return "", false
 	}
 	return s.Value, s.Value != ""
@@ -94,6 +84,12 @@ func (p *parser) path(n *yaml.Node, path string) (string, bool) {
 	if !ok {
 		return "", false
 	}
+	if strings.Contains(f, "-----BEGIN") || strings.ContainsAny(f, "\n\r") {
+		// A key or certificate pasted inline would be echoed by "open …:
+		// file name too long".
+		p.errf(n, path, "expected the path of a file, got PEM or multi-line content (not shown): put it in a file and give its path")
+		return "", false
+	}
 	if rest, ok := strings.CutPrefix(f, "~/"); ok {
 		if home, err := os.UserHomeDir(); err == nil {
 			f = filepath.Join(home, rest)
@@ -102,14 +98,9 @@ func (p *parser) path(n *yaml.Node, path string) (string, bool) {
 	if !filepath.IsAbs(f) {
 		f = filepath.Join(p.dir, f)
 	}
-	fh, err := os.Open(f)
-	if err != nil {
+	if err := checkFile(p.ctx, f); err != nil {
 		p.errf(n, path, "%v", err)
-		return f, true
-	}
-	defer fh.Close()
-	if st, err := fh.Stat(); err == nil && st.IsDir() {
-		p.errf(n, path, "%s is a directory, not a file", f)
+		p.unreadable[f] = true
 	}
 	return f, true
 }

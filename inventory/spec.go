@@ -1,13 +1,11 @@
 package inventory
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 
 	"gopkg.in/yaml.v3"
@@ -38,6 +36,7 @@ func (s *spec) clone() *spec {
 	for k, v := range s.c.Hooks {
 		c.Hooks[k] = slices.Clone(v)
 	}
+	c.HookTimeouts = maps.Clone(s.c.HookTimeouts)
 	c.Endpoints = slices.Clone(s.c.Endpoints)
 	return &spec{c: c, at: maps.Clone(s.at)}
 }
@@ -81,6 +80,8 @@ func (p *parser) applySpec(s *spec, n *yaml.Node, path string, allowed []string)
 			p.collect(s, v, fp)
 		case "hooks":
 			p.hooks(s, v, fp)
+		case "hook_timeouts":
+			p.hookTimeouts(s, v, fp)
 		}
 	})
 }
@@ -163,12 +164,11 @@ func (p *parser) tls(s *spec, v *yaml.Node, path string) {
 }
 
 func (p *parser) checkCA(n *yaml.Node, path, file string) {
-	data, err := os.ReadFile(file)
-	if err != nil {
+	if p.unreadable[file] {
 		return // p.path already reported it
 	}
-	if !x509.NewCertPool().AppendCertsFromPEM(data) {
-		p.errf(n, path, "%s: no PEM certificate found", file)
+	if _, err := loadCA(p.ctx, file); err != nil {
+		p.errf(n, path, "%v", err)
 	}
 }
 
@@ -195,7 +195,9 @@ func (p *parser) auth(s *spec, v *yaml.Node, path string) {
 			sourceSet = true
 			if name, ok := p.text(val, fp); ok {
 				if !envNameRe.MatchString(name) {
-					p.errf(val, fp, "%q is not an environment variable name", truncate(name, 40))
+					// Not echoed: a value that is no variable name may be the
+					// password itself.
+					p.errf(val, fp, "not an environment variable name (letters, digits and _, not starting with a digit; the value is not shown in case it is the password)")
 					return
 				}
 				s.c.Auth.PasswordEnv = name
@@ -274,9 +276,6 @@ func (p *parser) hooks(s *spec, v *yaml.Node, path string) {
 		}
 		var argv []string
 		for i, a := range seq.Content {
-			if p.over() {
-				return
-			}
 			arg, ok := p.text(a, fmt.Sprintf("%s[%d]", fp, i))
 			if !ok {
 				if i == 0 {
@@ -287,6 +286,24 @@ func (p *parser) hooks(s *spec, v *yaml.Node, path string) {
 			argv = append(argv, arg)
 		}
 		s.c.Hooks[key] = argv
+	})
+}
+
+// hookTimeouts reads per-hook deadlines; like hooks, a cluster's entries
+// are merged over the defaults' by name.
+func (p *parser) hookTimeouts(s *spec, v *yaml.Node, path string) {
+	p.fields(v, path, nil, func(key string, k, val *yaml.Node) {
+		fp := join(path, key)
+		if !hookNameRe.MatchString(key) {
+			p.errf(k, fp, "%q is not a valid hook name: letters, digits, '_' and '-'", truncate(key, 40))
+			return
+		}
+		if d, ok := p.duration(val, fp); ok {
+			if s.c.HookTimeouts == nil {
+				s.c.HookTimeouts = map[string]time.Duration{}
+			}
+			s.c.HookTimeouts[key] = d
+		}
 	})
 }
 
@@ -310,10 +327,10 @@ func (p *parser) crossChecks(s *spec, scope string) {
 			break
 		}
 		p.pairs[pair] = true
-		if !readable(pair[0]) || !readable(pair[1]) {
+		if p.unreadable[pair[0]] || p.unreadable[pair[1]] {
 			break // already reported by p.path
 		}
-		if _, err := tls.LoadX509KeyPair(pair[0], pair[1]); err != nil {
+		if _, err := loadKeyPair(p.ctx, pair[0], pair[1]); err != nil {
 			p.errf(cert.n, cert.path, "%s with key %s: %v", pair[0], pair[1], err)
 		}
 	}

@@ -28,7 +28,7 @@ func toAST(v any) (ast.Value, error) {
 
 // converter hands out terms from slabs, and shares OPA's interned terms
 // for booleans and small integers: a 10,000-member fleet is a few million
-// terms, and one allocation each was most of the conversion's cost. Terms
+// terms, and one allocation each would dominate the conversion's cost. Terms
 // are never modified after conversion (OPA does not write its input), so
 // sharing them is safe.
 type converter struct {

@@ -2,15 +2,19 @@ package policies
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/etcdaudit/etcdaudit/internal/inputfile"
+	"github.com/etcdaudit/etcdaudit/internal/yamlsafe"
 )
 
 //go:embed data/*.yaml
@@ -24,6 +28,10 @@ var builtinData embed.FS
 //
 // The bundled data is kept under --no-builtin too: user controls judge
 // against the same baseline unless a data file says otherwise.
+//
+// Files must be regular files (see internal/inputfile) within
+// internal/yamlsafe's limits, so no data file can hang the tool or expand
+// into more memory than the limits allow.
 func LoadData(files []string) (map[string]any, error) {
 	data := map[string]any{}
 	{
@@ -43,7 +51,7 @@ func LoadData(files []string) (map[string]any, error) {
 		}
 	}
 	for _, f := range files {
-		src, err := os.ReadFile(f)
+		src, err := inputfile.Read(context.Background(), f, yamlsafe.MaxFileSize)
 		if err != nil {
 			return nil, fmt.Errorf("data file: %w", err)
 		}
@@ -58,14 +66,19 @@ func LoadData(files []string) (map[string]any, error) {
 // either the keys of data.etcdaudit (baseline, known_issues, …) or those keys
 // wrapped in `etcdaudit:`.
 func mergeDataFile(dst map[string]any, file string, src []byte, typed bool) error {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
+	docs, err := yamlsafe.Parse(file, src)
+	var le *yamlsafe.LimitError
+	switch {
+	case errors.As(err, &le):
+		return fmt.Errorf("data file %w", err)
+	case err != nil:
 		return fmt.Errorf("data file %s: %w", file, err)
-	}
-	if len(doc.Content) == 0 {
+	case len(docs) > 1:
+		return fmt.Errorf("data file %s:%d: a second YAML document: one document per file", file, docs[1].Line)
+	case len(docs) == 0 || len(docs[0].Content) == 0:
 		return nil // empty file
 	}
-	root := doc.Content[0]
+	root := docs[0].Content[0]
 	if root.Kind != yaml.MappingNode {
 		return fmt.Errorf("data file %s:%d: want a mapping of data keys (baseline, known_issues, upgrade, …), got %s", file, root.Line, kindName(root))
 	}

@@ -74,7 +74,7 @@ func (e *Engine) Evaluate(ctx context.Context, facts *collectors.Facts) ([]resul
 		if err != nil {
 			return nil, err
 		}
-		rs, err := e.evalSubject(ctx, run, q, in.fleet, func(c *control) (results.Status, string) {
+		rs, err := e.evalSubject(ctx, run, q, in.fleet, func(c *control) gap {
 			return missingFleet(c.needs, facts)
 		}, "", "", out[:0:offsets[0]])
 		e.store.Abort(ctx, run.txn)
@@ -144,7 +144,7 @@ func (e *Engine) evalCluster(ctx context.Context, run *evalRun, in *inputs, ci *
 	var err error
 	cf := &facts.Clusters[i]
 	if q := e.scopes[results.ScopeCluster]; q != nil {
-		out, err = e.evalSubject(ctx, run, q, in.clusterInput(ci), func(c *control) (results.Status, string) {
+		out, err = e.evalSubject(ctx, run, q, in.clusterInput(ci), func(c *control) gap {
 			return missingCluster(c.needs, cf, facts.Collectors)
 		}, cf.Name, "", out)
 		if err != nil {
@@ -159,7 +159,7 @@ func (e *Engine) evalCluster(ctx context.Context, run *evalRun, in *inputs, ci *
 				// No name, id or endpoint at all: still a distinct subject.
 				key = fmt.Sprintf("member-%d", j+1)
 			}
-			out, err = e.evalSubject(ctx, run, q, in.memberInput(ci, j), func(c *control) (results.Status, string) {
+			out, err = e.evalSubject(ctx, run, q, in.memberInput(ci, j), func(c *control) gap {
 				return missingMember(c.needs, mf, facts.Collectors)
 			}, cf.Name, key, out)
 			if err != nil {
@@ -176,7 +176,7 @@ func (e *Engine) evalCluster(ctx context.Context, run *evalRun, in *inputs, ci *
 // MemberKey names a member in results (see collectors.MemberFacts.Label).
 func MemberKey(m *collectors.MemberFacts) string { return m.Label() }
 
-type missingFunc func(c *control) (results.Status, string)
+type missingFunc func(c *control) gap
 
 // noMetrics keeps OPA from allocating and timing a metrics set per query.
 var noMetrics = metrics.NoOp()
@@ -395,8 +395,8 @@ func (e *Engine) evalAlone(ctx context.Context, run *evalRun, c *control, input 
 
 // decodeVerdict decodes one control's [deny, skip] pair. A pair that is
 // not all strings is first converted the way the rego package converts
-// results, so a value JSON cannot hold is reported as that error, as it
-// was when results were converted on evaluation.
+// results, so a value JSON cannot hold is reported with the error the rego
+// package gives for it.
 func decodeVerdict(t *ast.Term) verdict {
 	deny, skip, err := decodePair(t)
 	if err != nil {
@@ -446,8 +446,8 @@ func judgeVerdict(c *control, v verdict, missing missingFunc, cluster, member st
 		r.Status, r.Messages = results.Failed, slices.Clone(v.deny)
 		return r
 	}
-	if st, msg := missing(c); st != "" {
-		r.Status, r.Messages = st, []string{msg}
+	if g := missing(c); g.status != "" {
+		r.Status, r.Messages, r.NotCollected = g.status, []string{g.msg}, g.notCollected
 		return r
 	}
 	if len(v.skip) > 0 {

@@ -17,8 +17,8 @@ import (
 //
 // A cluster's values are converted when its worker reaches it and dropped
 // when it is judged, not all up front: converted facts left live for the
-// whole evaluation were most of what the garbage collector had to mark
-// again and again, a third of judging a member at 10,000 members. Only the
+// whole evaluation would be marked by the garbage collector again and
+// again. Only the
 // fleet's input needs every cluster at once; when fleet controls run, the
 // fleet is converted first and its clusters are reused, then released one
 // by one as they are judged.
@@ -48,7 +48,7 @@ var (
 )
 
 // newInputs prepares the conversion of f by sh; with fleet it converts
-// every cluster now, for the fleet's input.
+// every cluster at once, for the fleet's input.
 func newInputs(f *collectors.Facts, sh *shape, fleet bool) (*inputs, error) {
 	in := &inputs{facts: f}
 	if sh != nil {

@@ -8,12 +8,12 @@ import (
 // (`status := input.member.status; status.db_size > limit`), often passing
 // the local on to a message function that reads a few more fields. Read
 // as written, the binding reads all of input.member.status, so the whole
-// status was converted for every member. localReads follows such a local
+// status would be converted for every member. localReads follows such a local
 // through the rule, and through the parameters of the functions it is
 // passed to, and when it is only ever read field by field, the binding
 // reads just those fields. Any other use — compared whole, passed to a
 // builtin, bound again, iterated, read with a dynamic key — keeps the
-// whole path, as before.
+// whole path.
 
 // maxFollow bounds how deep function calls are followed.
 const maxFollow = 8

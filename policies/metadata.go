@@ -25,11 +25,12 @@ type control struct {
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 // memberFacts and clusterFacts are the names custom.needs may use, the JSON
-// names of the facts in collectors.MemberFacts and collectors.ClusterFacts.
+// names of the facts in collectors.MemberFacts and collectors.ClusterFacts;
+// "v2_count" is the v2 fact with its keys counted (or nothing to count).
 // A cluster control may also need "members.<member fact>": at least one
 // member has it.
 var (
-	memberFacts  = []string{"version", "status", "health", "alarms", "member_list", "v2", "v3", "backend", "security"}
+	memberFacts  = []string{"version", "status", "health", "alarms", "member_list", "v2", "v2_count", "v3", "backend", "security"}
 	clusterFacts = []string{"consistency", "hashkv", "event_leases"}
 )
 

@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/etcdaudit/etcdaudit/internal/inputfile"
 )
 
 //go:embed pack/*.rego
@@ -66,7 +69,7 @@ func loadSources(dirs []string, noBuiltin, withTests bool) ([]source, error) {
 			if !strings.HasSuffix(dir, ".rego") {
 				return nil, fmt.Errorf("policy dir %s: not a directory or a .rego file", dir)
 			}
-			b, err := os.ReadFile(dir)
+			b, err := inputfile.Read(context.Background(), dir, inputfile.Config)
 			if err != nil {
 				return nil, fmt.Errorf("policy file: %w", err)
 			}
@@ -93,7 +96,7 @@ func loadSources(dirs []string, noBuiltin, withTests bool) ([]source, error) {
 			if test && !withTests {
 				return nil
 			}
-			b, err := os.ReadFile(p)
+			b, err := inputfile.Read(context.Background(), p, inputfile.Config)
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 var factCollectors = map[string][]string{
 	"member_list":  {"member_list", "memberlist", "members"},
 	"v2":           {"v2", "v2count", "v2_count"},
+	"v2_count":     {"v2_count", "v2count"},
 	"event_leases": {"event_leases", "lease_coverage", "leases", "leasecoverage"},
 	"hashkv":       {"hashkv", "hash_kv"},
 }
@@ -39,6 +40,9 @@ func memberHas(m *collectors.MemberFacts, fact string) bool {
 		return m.MemberList != nil
 	case "v2":
 		return m.V2 != nil
+	case "v2_count":
+		// Counted, or nothing to count: the API is off (or the server 3.6+).
+		return m.V2 != nil && (m.V2.Counted || !m.V2.Enabled)
 	case "v3":
 		return m.V3 != nil
 	case "backend":
@@ -61,15 +65,25 @@ func clusterHas(c *collectors.ClusterFacts, fact string) bool {
 	return false
 }
 
+// gap is why a subject lacks a fact a control needs; the zero gap means
+// nothing is missing.
+type gap struct {
+	status results.Status
+	msg    string
+	// notCollected names the collector this run left out (its profile or
+	// --collectors), when that is the reason.
+	notCollected string
+}
+
 // explain says why fact is missing from a subject, from its recorded errors
 // and collector runs: error when a collector failed or the subject could
 // not be reached, skipped when the collector was not selected or the server
 // has no such API.
-func explain(fact string, errs []collectors.FactError, runs []collectors.CollectorRun, unreachable string, selected []string) (results.Status, string) {
+func explain(fact string, errs []collectors.FactError, runs []collectors.CollectorRun, unreachable string, selected []string) gap {
 	names := collectorsFor(fact)
 	for _, e := range errs {
 		if slices.Contains(names, e.Collector) {
-			return results.Error, fmt.Sprintf("fact %s missing: collector %s failed: %s", fact, e.Collector, e.Error)
+			return gap{status: results.Error, msg: fmt.Sprintf("fact %s missing: collector %s failed: %s", fact, e.Collector, e.Error)}
 		}
 	}
 	for _, r := range runs {
@@ -78,24 +92,25 @@ func explain(fact string, errs []collectors.FactError, runs []collectors.Collect
 		}
 		switch r.State {
 		case collectors.RunFailed:
-			return results.Error, fmt.Sprintf("fact %s missing: collector %s failed: %s", fact, r.Collector, r.Detail)
+			return gap{status: results.Error, msg: fmt.Sprintf("fact %s missing: collector %s failed: %s", fact, r.Collector, r.Detail)}
 		case collectors.RunUnsupported:
-			return results.Skipped, fmt.Sprintf("fact %s not available: %s", fact, orDefault(r.Detail, "the server does not support it"))
+			return gap{status: results.Skipped, msg: fmt.Sprintf("fact %s not available: %s", fact, orDefault(r.Detail, "the server does not support it"))}
 		case collectors.RunSkipped:
 			if unreachable == "" {
-				return results.Skipped, fmt.Sprintf("fact %s not collected: collector %s skipped: %s", fact, r.Collector, orDefault(r.Detail, "no reason given"))
+				return gap{status: results.Skipped, msg: fmt.Sprintf("fact %s not collected: collector %s skipped: %s", fact, r.Collector, orDefault(r.Detail, "no reason given"))}
 			}
 		}
 	}
 	if unreachable != "" {
-		return results.Error, fmt.Sprintf("fact %s missing: %s", fact, unreachable)
+		return gap{status: results.Error, msg: fmt.Sprintf("fact %s missing: %s", fact, unreachable)}
 	}
 	if len(selected) > 0 && !slices.ContainsFunc(names, func(n string) bool { return slices.Contains(selected, n) }) {
-		return results.Skipped, fmt.Sprintf("fact %s not collected: collector %s not selected in this run (collectors: %s)", fact, names[0], strings.Join(selected, ", "))
+		return gap{status: results.Skipped, notCollected: names[0],
+			msg: fmt.Sprintf("fact %s not collected: collector %s not selected in this run (collectors: %s)", fact, names[0], strings.Join(selected, ", "))}
 	}
 	// Selected (or unknown selection) yet absent with no error recorded: the
 	// collector misbehaved; never let that pass.
-	return results.Error, fmt.Sprintf("fact %s missing and no collector error recorded", fact)
+	return gap{status: results.Error, msg: fmt.Sprintf("fact %s missing and no collector error recorded", fact)}
 }
 
 func orDefault(s, d string) string {
@@ -112,28 +127,29 @@ func memberUnreachable(m *collectors.MemberFacts) string {
 	return "member unreachable: " + orDefault(m.UnreachableReason, "no reason recorded")
 }
 
-func missingMember(needs []string, m *collectors.MemberFacts, selected []string) (results.Status, string) {
+func missingMember(needs []string, m *collectors.MemberFacts, selected []string) gap {
 	for _, n := range needs {
 		if !memberHas(m, n) {
 			return explain(n, m.Errors, m.Runs, memberUnreachable(m), selected)
 		}
 	}
-	return "", ""
+	return gap{}
 }
 
-func missingCluster(needs []string, c *collectors.ClusterFacts, selected []string) (results.Status, string) {
+func missingCluster(needs []string, c *collectors.ClusterFacts, selected []string) gap {
 	for _, n := range needs {
 		if mf, ok := strings.CutPrefix(n, "members."); ok {
 			if slices.ContainsFunc(c.Members, func(m collectors.MemberFacts) bool { return memberHas(&m, mf) }) {
 				continue
 			}
 			if len(c.Members) == 0 {
-				return results.Error, fmt.Sprintf("fact %s missing: no member known (discovery: %s)", n, orDefault(c.DiscoveryErr, "no members listed"))
+				return gap{status: results.Error, msg: fmt.Sprintf("fact %s missing: no member known (discovery: %s)", n, orDefault(c.DiscoveryErr, "no members listed"))}
 			}
 			// Report the first member's reason; every member lacks it.
 			m := &c.Members[0]
-			st, msg := explain(mf, m.Errors, m.Runs, memberUnreachable(m), selected)
-			return st, fmt.Sprintf("no member has fact %s (member %s: %s)", mf, MemberKey(m), msg)
+			g := explain(mf, m.Errors, m.Runs, memberUnreachable(m), selected)
+			g.msg = fmt.Sprintf("no member has fact %s (member %s: %s)", mf, MemberKey(m), g.msg)
+			return g
 		}
 		if !clusterHas(c, n) {
 			unreach := ""
@@ -143,10 +159,10 @@ func missingCluster(needs []string, c *collectors.ClusterFacts, selected []strin
 			return explain(n, c.Errors, c.Runs, unreach, selected)
 		}
 	}
-	return "", ""
+	return gap{}
 }
 
-func missingFleet(needs []string, f *collectors.Facts) (results.Status, string) {
+func missingFleet(needs []string, f *collectors.Facts) gap {
 	for _, n := range needs {
 		mf, _ := strings.CutPrefix(n, "clusters.")
 		found := false
@@ -157,8 +173,8 @@ func missingFleet(needs []string, f *collectors.Facts) (results.Status, string) 
 			}
 		}
 		if !found {
-			return results.Error, fmt.Sprintf("fact %s missing on every member of every cluster", mf)
+			return gap{status: results.Error, msg: fmt.Sprintf("fact %s missing on every member of every cluster", mf)}
 		}
 	}
-	return "", ""
+	return gap{}
 }

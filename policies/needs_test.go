@@ -57,6 +57,19 @@ func TestMissingFactIsNeverAPass(t *testing.T) {
 					if mode == "failed" {
 						cl.Errors = append(cl.Errors, fe)
 					}
+				case fact == "v2_count":
+					// The v2 fact stays; only its count is missing.
+					for i := range cl.Members {
+						if v2 := cl.Members[i].V2; v2 != nil {
+							cp := *v2
+							cp.Enabled, cp.Counted = true, false
+							cl.Members[i].V2 = &cp
+						}
+						cl.Members[i].Runs = nil
+						if mode == "failed" {
+							cl.Members[i].Errors = append(cl.Members[i].Errors, fe)
+						}
+					}
 				default:
 					for i := range cl.Members {
 						cl.Members[i] = without(t, cl.Members[i], fact)
@@ -85,6 +98,8 @@ func TestMissingFactIsNeverAPass(t *testing.T) {
 						t.Errorf("%s without %s (collector failed): %s %q, want error with the collector's error", c.ID, need, r.Status, msg)
 					case mode == "not-selected" && r.Status != results.Skipped:
 						t.Errorf("%s without %s (not selected): %s %q, want skipped", c.ID, need, r.Status, msg)
+					case mode == "not-selected" && c.Scope != results.ScopeFleet && r.NotCollected != fact:
+						t.Errorf("%s without %s (not selected): not_collected %q, want %q", c.ID, need, r.NotCollected, fact)
 					}
 				}
 			}

@@ -10,8 +10,8 @@ import (
 	"github.com/etcdaudit/etcdaudit/results"
 )
 
-// Converting facts to Rego values and collecting the garbage they leave
-// was a third of judging a member, yet the selected controls read a few
+// Converting facts to Rego values costs allocations and garbage collection
+// for every member, yet the selected controls read a few
 // fields of each member: its status, health, version, security, not its
 // collector runs, errors or v3 key counts. The same static analysis as the
 // memo groups (every rule a control's deny and skip reach, through data

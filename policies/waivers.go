@@ -1,14 +1,17 @@
 package policies
 
 import (
+	"context"
+	"errors"
 	"fmt"
-	"os"
 	"path"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/etcdaudit/etcdaudit/internal/inputfile"
+	"github.com/etcdaudit/etcdaudit/internal/yamlsafe"
 	"github.com/etcdaudit/etcdaudit/results"
 )
 
@@ -39,11 +42,19 @@ type waiverEntry struct {
 	Expires       string `yaml:"expires"`
 }
 
-// LoadWaivers reads and validates a waivers file. Every problem is reported
-// with its line; one bad entry stops the run, since a silently dropped
-// waiver changes an auditor's result.
+// LoadWaivers is LoadWaiversContext that cannot be cancelled (it cannot
+// block either: see LoadWaiversContext).
 func LoadWaivers(file string) (*Waivers, error) {
-	src, err := os.ReadFile(file)
+	return LoadWaiversContext(context.Background(), file)
+}
+
+// LoadWaiversContext reads and validates a waivers file. Every problem is
+// reported with its line; one bad entry stops the run, since a silently
+// dropped waiver changes an auditor's result. The file must be a regular
+// file (see internal/inputfile) within internal/yamlsafe's limits; reading
+// stops when ctx is done.
+func LoadWaiversContext(ctx context.Context, file string) (*Waivers, error) {
+	src, err := inputfile.Read(ctx, file, yamlsafe.MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("waivers: %w", err)
 	}
@@ -53,23 +64,34 @@ func LoadWaivers(file string) (*Waivers, error) {
 // ParseWaivers parses waivers from src; file names the source in messages.
 func ParseWaivers(file string, src []byte) (*Waivers, error) {
 	w := &Waivers{Source: file}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
+	docs, err := yamlsafe.Parse(file, src)
+	var le *yamlsafe.LimitError
+	switch {
+	case errors.As(err, &le):
+		return nil, fmt.Errorf("waivers %w", err)
+	case err != nil:
 		return nil, fmt.Errorf("waivers %s: %w", file, err)
-	}
-	if len(doc.Content) == 0 {
+	case len(docs) > 1:
+		// A second document's waivers would be silently dropped.
+		return nil, fmt.Errorf("waivers %s:%d: a second YAML document: put every waiver in one `waivers:` list", file, docs[1].Line)
+	case len(docs) == 0 || len(docs[0].Content) == 0:
 		return w, nil
 	}
-	root := doc.Content[0]
+	root := docs[0].Content[0]
 	list := root
 	if root.Kind == yaml.MappingNode {
 		list = nil
+		var first *yaml.Node
 		for i := 0; i+1 < len(root.Content); i += 2 {
 			k := root.Content[i]
 			if k.Value != "waivers" {
 				return nil, fmt.Errorf("waivers %s:%d: unknown key %q (want `waivers:`)", file, k.Line, k.Value)
 			}
-			list = root.Content[i+1]
+			if first != nil {
+				// YAML lets the last key win: the first list would be dropped.
+				return nil, fmt.Errorf("waivers %s:%d: a second `waivers:` key (the first is at %s:%d): put every waiver in one list", file, k.Line, file, first.Line)
+			}
+			first, list = k, root.Content[i+1]
 		}
 		if list == nil {
 			return nil, fmt.Errorf("waivers %s:%d: no `waivers:` list", file, root.Line)

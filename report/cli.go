@@ -111,6 +111,9 @@ func (c *cliReporter) Render(w io.Writer, r *results.Report) error {
 	}
 	p.blank()
 	p.wrap(0, "", summaryLine(p, summaryOf(r).Overall, r))
+	if line := profileSkips(r); line != "" {
+		p.wrap(0, "  ", p.status(results.Skipped, termSafe(line)))
+	}
 	return p.w.Flush()
 }
 

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/etcdaudit/etcdaudit/results"
 )
@@ -51,6 +53,7 @@ type htmlPage struct {
 	Style                                 template.CSS
 	Script                                template.JS
 	Overall                               results.Counts
+	ProfileSkips                          string // see profileSkips
 	Statuses                              []results.Status
 	Tiers, Regions, Tags                  []string
 	Controls                              []htmlControl
@@ -145,18 +148,19 @@ func (h *htmlReporter) Render(w io.Writer, r *results.Report) error {
 	v := newView(r)
 	now := h.opts.now()
 	p := htmlPage{
-		Title:       "etcdaudit report",
-		Inventory:   r.Inventory,
-		ScanID:      r.ScanID,
-		ToolVersion: r.ToolVersion,
-		Generated:   now.UTC().Format("2006-01-02 15:04:05 UTC"),
-		CSP:         htmlCSP,
-		Style:       template.CSS(htmlCSS),
-		Script:      template.JS(htmlJS),
-		Overall:     v.summary.Overall,
-		Statuses:    results.Statuses,
-		HasFacts:    r.Facts != nil,
-		Verbose:     h.opts.Verbose,
+		Title:        "etcdaudit report",
+		Inventory:    r.Inventory,
+		ScanID:       r.ScanID,
+		ToolVersion:  r.ToolVersion,
+		Generated:    now.UTC().Format("2006-01-02 15:04:05 UTC"),
+		CSP:          htmlCSP,
+		Style:        template.CSS(htmlCSS),
+		Script:       template.JS(htmlJS),
+		Overall:      v.summary.Overall,
+		ProfileSkips: profileSkips(r),
+		Statuses:     results.Statuses,
+		HasFacts:     r.Facts != nil,
+		Verbose:      h.opts.Verbose,
 	}
 	if r.Inventory != "" {
 		p.Title += ": " + r.Inventory
@@ -246,8 +250,30 @@ func (h *htmlReporter) Render(w io.Writer, r *results.Report) error {
 	if err := htmlTemplate.Execute(&buf, p); err != nil {
 		return fmt.Errorf("html template: %w", err)
 	}
-	_, err := buf.WriteTo(w)
+	_, err := w.Write(dropControls(buf.Bytes()))
 	return err
+}
+
+// dropControls replaces, in the rendered page, the characters html/template
+// lets through but HTML forbids or a reader should never get from fleet
+// text: C0 controls but tab and newline (an ESC would recolour a terminal
+// that cats the file), DEL, C1 controls and bidirectional overrides. The
+// page's own template, style and script hold none, so only fleet text (from
+// a report file or a cluster) changes, and the script's CSP hash still holds.
+func dropControls(b []byte) []byte {
+	if !bytes.ContainsFunc(b, isDropped) {
+		return b
+	}
+	return bytes.Map(func(r rune) rune {
+		if isDropped(r) {
+			return utf8.RuneError
+		}
+		return r
+	}, b)
+}
+
+func isDropped(r rune) bool {
+	return (unicode.IsControl(r) && r != '\n' && r != '\t') || isBidi(r)
 }
 
 func (h *htmlReporter) result(v *view, res results.Result, subject string) htmlResult {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/etcdaudit/etcdaudit/collectors"
+	"github.com/etcdaudit/etcdaudit/internal/etcdversion"
 	"github.com/etcdaudit/etcdaudit/internal/units"
 	"github.com/etcdaudit/etcdaudit/results"
 )
@@ -167,8 +168,8 @@ func versionChart(vs []versionCount) htmlChart {
 			w = max(2, vc.Members*maxW/top)
 		}
 		minor := -1
-		if p, ok := parseVersion(vc.Version); ok && len(p) > 1 {
-			minor = p[1] % 8
+		if v, err := etcdversion.Parse(vc.Version); err == nil {
+			minor = v.Minor % 8
 		}
 		ch.Bars = append(ch.Bars, htmlBar{Label: vc.Version, Count: vc.Members, Y: y, W: w,
 			TextX: labelW + w + 6, Minor: minor, LabelY: y + 13, CountY: y + 13})
@@ -184,7 +185,7 @@ func clusterVersions(c clusterView) string {
 		}
 	}
 	vs := sortedSet(seen)
-	slices.SortFunc(vs, compareVersions)
+	slices.SortFunc(vs, etcdversion.Compare)
 	return strings.Join(vs, ", ")
 }
 

@@ -61,7 +61,9 @@ func ReadJSON(rd io.Reader) (*results.Report, error) {
 		switch res.Status {
 		case results.Passed, results.Failed, results.Error, results.Skipped, results.Waived:
 		default:
-			return nil, fmt.Errorf("results[%d] (%s): unknown status %q", i, res.Control, res.Status)
+			// Both quoted: a report file is input, and its control id may
+			// hold escape sequences that would drive the terminal.
+			return nil, fmt.Errorf("results[%d]: control %q: unknown status %q (want passed, failed, error, skipped or waived)", i, res.Control, res.Status)
 		}
 	}
 	// A hand-edited or truncated summary must not decide an exit code.

@@ -43,6 +43,9 @@ func (m *markdownReporter) Render(w io.Writer, r *results.Report) error {
 	o := v.summary.Overall
 	fmt.Fprintf(b, "**%d failed, %d error, %d skipped, %d waived, %d passed** (%d results)\n\n",
 		o.Failed, o.Error, o.Skipped, o.Waived, o.Passed, o.Total)
+	if line := profileSkips(r); line != "" {
+		fmt.Fprintf(b, "%s\n\n", mdText(line))
+	}
 
 	b.WriteString("## Summary\n\n| Cluster | Failed | Error | Skipped | Waived | Passed |\n|---|---:|---:|---:|---:|---:|\n")
 	if len(v.fleet) > 0 {

@@ -34,7 +34,7 @@ func ParseSpecs(args []string) ([]Spec, error) {
 	var specs []Spec
 	var errs []error
 	stdout := ""
-	paths := map[string]string{}
+	var files []outFile
 	for _, a := range args {
 		name, path, hasPath := strings.Cut(a, ":")
 		f, ok := lookup(name)
@@ -58,12 +58,12 @@ func ParseSpecs(args []string) ([]Spec, error) {
 			}
 			stdout = a
 		} else {
-			clean := filepath.Clean(path)
-			if prev, dup := paths[clean]; dup {
-				errs = append(errs, fmt.Errorf("--report %q: %s is already written by --report %q", a, path, prev))
+			f := newOutFile(path, a)
+			if prev := f.sameAs(files); prev != nil {
+				errs = append(errs, fmt.Errorf("--report %q: %s is the file --report %q already writes (%s): the second would overwrite the first", a, path, prev.arg, f.key))
 				continue
 			}
-			paths[clean] = a
+			files = append(files, f)
 		}
 		specs = append(specs, s)
 	}
@@ -71,6 +71,40 @@ func ParseSpecs(args []string) ([]Spec, error) {
 		return nil, errors.Join(errs...)
 	}
 	return specs, nil
+}
+
+// outFile is a report's destination, resolved so that two spellings of one
+// file (x.json and /abs/x.json, a symlink, a hard link) are seen as one.
+type outFile struct {
+	arg string      // the --report value
+	key string      // absolute, symlinks resolved as far as they exist
+	st  os.FileInfo // nil when the file does not exist yet
+}
+
+func newOutFile(path, arg string) outFile {
+	f := outFile{arg: arg, key: filepath.Clean(path)}
+	if abs, err := filepath.Abs(path); err == nil {
+		f.key = abs
+	}
+	if real, err := filepath.EvalSymlinks(f.key); err == nil {
+		f.key = real
+	} else if dir, err := filepath.EvalSymlinks(filepath.Dir(f.key)); err == nil {
+		f.key = filepath.Join(dir, filepath.Base(f.key)) // the file is new; its directory may be a link
+	}
+	if st, err := os.Stat(f.key); err == nil {
+		f.st = st
+	}
+	return f
+}
+
+func (f outFile) sameAs(prev []outFile) *outFile {
+	for i := range prev {
+		p := &prev[i]
+		if p.key == f.key || (p.st != nil && f.st != nil && os.SameFile(p.st, f.st)) {
+			return p
+		}
+	}
+	return nil
 }
 
 // WriteAll renders the report once per spec: files are written atomically

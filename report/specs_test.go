@@ -3,6 +3,7 @@ package report
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -37,7 +38,7 @@ func TestParseSpecs(t *testing.T) {
 	if err == nil {
 		t.Fatal("bad specs accepted")
 	}
-	for _, msg := range []string{`unknown report format "pdf"`, "only one report can go to stdout", "empty path after ':'", "already written by"} {
+	for _, msg := range []string{`unknown report format "pdf"`, "only one report can go to stdout", "empty path after ':'", "already writes"} {
 		if !strings.Contains(err.Error(), msg) {
 			t.Errorf("error does not say %q:\n%v", msg, err)
 		}
@@ -124,4 +125,47 @@ func mustOpen(t *testing.T, p string) *os.File {
 	}
 	t.Cleanup(func() { f.Close() })
 	return f
+}
+
+// TestParseSpecsSameFile: two --report flags naming one file by different
+// spellings are refused, naming both flags; before, the second silently
+// overwrote the first.
+func TestParseSpecsSameFile(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.WriteFile("x.json", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("x.json", "link.json"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link("x.json", "hard.json"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir("real", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real", "alias"); err != nil {
+		t.Fatal(err)
+	}
+	abs := filepath.Join(dir, "x.json")
+	for _, pair := range [][2]string{
+		{"json:x.json", "html:" + abs},
+		{"json:x.json", "junit:./sub/../x.json"},
+		{"json:x.json", "md:link.json"},
+		{"json:x.json", "md:hard.json"},
+		{"json:real/new.json", "md:alias/new.json"}, // not yet there, under a linked directory
+	} {
+		_, err := ParseSpecs(pair[:])
+		if err == nil {
+			t.Errorf("%v accepted", pair)
+			continue
+		}
+		if msg := err.Error(); !strings.Contains(msg, fmt.Sprintf("--report %q", pair[0])) || !strings.Contains(msg, fmt.Sprintf("--report %q", pair[1])) {
+			t.Errorf("%v: error does not name both flags: %v", pair, err)
+		}
+	}
+	if _, err := ParseSpecs([]string{"json:x.json", "md:real/x.json"}); err != nil {
+		t.Errorf("two different files refused: %v", err)
+	}
 }

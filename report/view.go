@@ -3,11 +3,10 @@ package report
 import (
 	"cmp"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/etcdaudit/etcdaudit/collectors"
+	"github.com/etcdaudit/etcdaudit/internal/etcdversion"
 	"github.com/etcdaudit/etcdaudit/results"
 )
 
@@ -212,44 +211,8 @@ func versionSpread(f *collectors.Facts) []versionCount {
 	for ver, c := range n {
 		out = append(out, versionCount{ver, c})
 	}
-	slices.SortFunc(out, func(a, b versionCount) int { return compareVersions(a.Version, b.Version) })
+	slices.SortFunc(out, func(a, b versionCount) int { return etcdversion.Compare(a.Version, b.Version) })
 	return out
-}
-
-// compareVersions orders dotted numeric versions numerically ("3.4.9" before
-// "3.4.23"); anything unparsable sorts after every version, by text.
-func compareVersions(a, b string) int {
-	pa, oka := parseVersion(a)
-	pb, okb := parseVersion(b)
-	switch {
-	case oka && okb:
-		if c := slices.Compare(pa, pb); c != 0 {
-			return c
-		}
-		return cmp.Compare(a, b)
-	case oka:
-		return -1
-	case okb:
-		return 1
-	}
-	return cmp.Compare(a, b)
-}
-
-func parseVersion(s string) ([]int, bool) {
-	s = strings.TrimPrefix(s, "v")
-	if i := strings.IndexAny(s, "-+"); i >= 0 {
-		s = s[:i]
-	}
-	parts := strings.Split(s, ".")
-	out := make([]int, 0, len(parts))
-	for _, p := range parts {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 {
-			return nil, false
-		}
-		out = append(out, n)
-	}
-	return out, len(out) > 0
 }
 
 // label returns a cluster label from its facts ("" when unknown).

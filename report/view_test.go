@@ -47,19 +47,23 @@ func TestMarkdownEscaping(t *testing.T) {
 	}
 }
 
+// TestVersionOrder: the version chart lists versions by semver precedence
+// (a release candidate before its release, 3.10 after 3.9), unknown and
+// unparsable versions last.
 func TestVersionOrder(t *testing.T) {
-	vs := []string{"unknown", "3.10.0", "3.4.23", "3.4.9", "v3.5.0-rc.1", "3.5.0", "garbage", "3.6.16"}
-	slices.SortFunc(vs, compareVersions)
-	want := []string{"3.4.9", "3.4.23", "3.5.0", "v3.5.0-rc.1", "3.6.16", "3.10.0", "garbage", "unknown"}
-	if !slices.Equal(vs, want) {
-		t.Errorf("order %q, want %q", vs, want)
+	var members []collectors.MemberFacts
+	for _, v := range []string{"unknown", "3.10.0", "3.4.23", "3.4.9", "v3.5.0-rc.1", "3.5.0", "garbage", "3.6.16", "3.5.35", "", "3.5.35"} {
+		m := collectors.MemberFacts{}
+		if v != "" {
+			m.Version = &collectors.VersionFacts{Server: v}
+		}
+		members = append(members, m)
 	}
-	spread := versionSpread(&collectors.Facts{Clusters: []collectors.ClusterFacts{{Members: []collectors.MemberFacts{
-		{Version: &collectors.VersionFacts{Server: "3.5.35"}}, {}, {Version: &collectors.VersionFacts{Server: "3.4.23"}},
-		{Version: &collectors.VersionFacts{Server: "3.5.35"}},
-	}}}})
-	if len(spread) != 3 || spread[0] != (versionCount{"3.4.23", 1}) || spread[1] != (versionCount{"3.5.35", 2}) || spread[2] != (versionCount{"unknown", 1}) {
-		t.Errorf("spread %v", spread)
+	spread := versionSpread(&collectors.Facts{Clusters: []collectors.ClusterFacts{{Members: members}}})
+	want := []versionCount{{"3.4.9", 1}, {"3.4.23", 1}, {"v3.5.0-rc.1", 1}, {"3.5.0", 1}, {"3.5.35", 2}, {"3.6.16", 1},
+		{"3.10.0", 1}, {"garbage", 1}, {"unknown", 2}}
+	if !slices.Equal(spread, want) {
+		t.Errorf("spread %v\nwant   %v", spread, want)
 	}
 }
 

@@ -84,6 +84,10 @@ type Result struct {
 	// ExpiredWaiver is set when a waiver matched but had expired, so the
 	// result says why it no longer applies.
 	ExpiredWaiver *Waiver `json:"expired_waiver,omitempty"`
+	// NotCollected names the collector whose fact the control needed and the
+	// run left out (its profile or --collectors): such a skip goes away with
+	// a profile that runs it (collectors.Registry.ProfileFor).
+	NotCollected string `json:"not_collected,omitempty"`
 }
 
 // Waiver turns a failure into waived until it expires.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark script under scripts/bench/ in turn (Go
 # benchmarks and side-by-side runs against the etcdctl way), each printing
-# the figures the README's performance table holds. BENCH_ONLY=name runs one.
+# the figures docs/performance.md holds. BENCH_ONLY=name runs one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/bin:$PATH"

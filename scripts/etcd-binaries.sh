@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the etcd servers the test harness runs (3.5, 3.6, 3.7) from the Go
-# module proxy into a git-ignored cache (internal/etcdtest finds them through
+# Builds the etcd servers the test harness runs (3.5, 3.6, 3.7), and the
+# etcdutl of each (snapshot restore for the remediator's host stand-in), from
+# the Go module proxy into a git-ignored cache (internal/etcdtest finds them through
 # ETCDAUDIT_ETCD_DIR, or <repo>/.cache/etcd). A build is skipped when the
 # cached binary was built from the same tools/etcd/<version> module files with
 # the same Go; concurrent runs (several `make test`) wait on a lock instead of
@@ -16,12 +17,17 @@ if command -v flock >/dev/null; then
   flock 9
 fi
 gover=$(go env GOVERSION)
-for dir in "$root"/tools/etcd/v*; do
+# tools/etcd/<v> builds <cache>/<v>/etcd (stamp "stamp"), tools/etcdutl/<v>
+# builds <cache>/<v>/etcdutl (stamp "stamp-etcdutl").
+for dir in "$root"/tools/etcd/v* "$root"/tools/etcdutl/v*; do
   ver=$(basename "$dir")
-  out="$cache/$ver/etcd"
+  tool=$(basename "$(dirname "$dir")")
+  out="$cache/$ver/$tool"
+  stampfile="$cache/$ver/stamp"
+  [ "$tool" = etcd ] || stampfile="$cache/$ver/stamp-$tool"
   stamp=$( (cat "$dir/go.mod" "$dir/go.sum" "$dir/main.go"; echo "$gover") | sha256sum | cut -d' ' -f1)
-  if [ -x "$out" ] && [ "$(cat "$cache/$ver/stamp" 2>/dev/null)" = "$stamp" ]; then
-    echo "etcd $ver: cached ($out)"
+  if [ -x "$out" ] && [ "$(cat "$stampfile" 2>/dev/null)" = "$stamp" ]; then
+    echo "$tool $ver: cached ($out)"
     continue
   fi
   mkdir -p "$cache/$ver"
@@ -29,20 +35,26 @@ for dir in "$root"/tools/etcd/v*; do
   tmp="$out.tmp.$$"
   if ! (cd "$dir" && GOWORK=off CGO_ENABLED=0 go build -trimpath -o "$tmp" .); then
     rm -f "$tmp"
-    echo "etcd-binaries: building etcd $ver failed (module $dir; the Go module proxy must be reachable on a cold cache)" >&2
+    echo "etcd-binaries: building $tool $ver failed (module $dir; the Go module proxy must be reachable on a cold cache)" >&2
     exit 1
   fi
   # The binary must say it is the version its directory names.
   # (Captured first: with pipefail, grep -q closing the pipe early would
   # fail the check with SIGPIPE even on a match.)
-  reported=$("$tmp" --version 2>/dev/null || true)
-  if ! grep -q "^etcd Version: ${ver#v}$" <<<"$reported"; then
-    echo "etcd-binaries: $tmp does not report etcd ${ver#v}:" >&2
-    "$tmp" --version >&2 || true
+  if [ "$tool" = etcd ]; then
+    reported=$("$tmp" --version 2>/dev/null || true)
+    want="^etcd Version: ${ver#v}$"
+  else
+    reported=$("$tmp" version 2>/dev/null || true)
+    want="^etcdutl version: ${ver#v}$"
+  fi
+  if ! grep -q "$want" <<<"$reported"; then
+    echo "etcd-binaries: $tmp does not report $tool ${ver#v}:" >&2
+    echo "$reported" >&2
     rm -f "$tmp"
     exit 1
   fi
   mv "$tmp" "$out"
-  echo "$stamp" > "$cache/$ver/stamp"
-  echo "etcd $ver: built in $(( $(date +%s) - start ))s ($out)"
+  echo "$stamp" > "$stampfile"
+  echo "$tool $ver: built in $(( $(date +%s) - start ))s ($out)"
 done

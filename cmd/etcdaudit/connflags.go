@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -56,7 +57,11 @@ func (f *fleetFlags) load() (*inventory.Fleet, error) {
 	if len(clash) > 0 {
 		return nil, fmt.Errorf("%s cannot be combined with -f: the inventory sets them per cluster", strings.Join(clash, ", "))
 	}
-	fleet, err := inventory.Load(f.file)
+	ctx := f.cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	fleet, err := inventory.LoadContext(ctx, f.file)
 	if err != nil {
 		return nil, err
 	}

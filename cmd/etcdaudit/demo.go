@@ -36,9 +36,9 @@ func newDemoCmd(a *app) *cobra.Command {
   compliant      etcd3 backend, events leased, v2 off, TLS with client certificates
 
 It writes the fleet's inventory (fleet.yaml) into --dir, shows the members discovery
-finds, runs a full scan, prints the terminal report and writes report.html and
-report.json beside the inventory. With --keep the fleet keeps running until Ctrl-C so
-other commands can be pointed at it.
+finds, runs a default (standard profile) scan, prints the terminal report and writes
+report.html and report.json beside the inventory. With --keep the fleet keeps running
+until Ctrl-C so other commands can be pointed at it.
 
 The exit code is 0 when the demo ran (the failing controls are the point), 1 when it could not.`,
 		Example: `  etcdaudit demo
@@ -76,7 +76,7 @@ The exit code is 0 when the demo ran (the failing controls are the point), 1 whe
 				return &exitError{code: results.ExitTool, err: fmt.Errorf("demo: discovery failed (exit %d)", code)}
 			}
 			html, js := filepath.Join(dir, "report.html"), filepath.Join(dir, "report.json")
-			code := sub("scan", "-f", fleet.Inventory, "--profile", "full", "--data", baseline,
+			code := sub("scan", "-f", fleet.Inventory, "--data", baseline,
 				"--report", "cli", "--report", "html:"+html, "--report", "json:"+js)
 			if code == results.ExitTool {
 				return &exitError{code: results.ExitTool, err: fmt.Errorf("demo: scan could not run")}

@@ -13,8 +13,9 @@ import (
 
 // TestDemo runs `etcdaudit demo` end to end on its embedded fleet and checks
 // that the story comes out: the three clusters discovered, the legacy and
-// half-migrated clusters failing for the reasons the seed tale gives, the
-// compliant one passing, and both report files written.
+// half-migrated clusters failing for the reasons the story in
+// docs/etcd-knowledge.md gives, the compliant one passing, and both report
+// files written.
 func TestDemo(t *testing.T) {
 	dir := t.TempDir()
 	var out, errb bytes.Buffer

@@ -1,15 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/etcdaudit/etcdaudit/history"
+	"github.com/etcdaudit/etcdaudit/internal/inputfile"
 	"github.com/etcdaudit/etcdaudit/results"
 )
 
@@ -47,10 +48,10 @@ control, or a fact change for the worse), 1 drift could not run.`,
 				if fromFile == "" || toFile == "" {
 					return fmt.Errorf("--from-file and --to-file go together")
 				}
-				if older, err = readReportFile(fromFile); err != nil {
+				if older, err = readReportFile(cmd.Context(), fromFile); err != nil {
 					return err
 				}
-				if newer, err = readReportFile(toFile); err != nil {
+				if newer, err = readReportFile(cmd.Context(), toFile); err != nil {
 					return err
 				}
 			} else {
@@ -136,8 +137,8 @@ func driftPair(cmd *cobra.Command, dir, from, to string) (older, newer *results.
 	return older, newer, nil
 }
 
-func readReportFile(path string) (*results.Report, error) {
-	f, err := os.Open(path)
+func readReportFile(ctx context.Context, path string) (*results.Report, error) {
+	f, err := inputfile.Open(ctx, path, inputfile.Document)
 	if err != nil {
 		return nil, fmt.Errorf("read report: %w", err)
 	}

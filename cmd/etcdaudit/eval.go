@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/etcdaudit/etcdaudit/collectors"
+	"github.com/etcdaudit/etcdaudit/internal/inputfile"
 	"github.com/etcdaudit/etcdaudit/policies"
 	"github.com/etcdaudit/etcdaudit/report"
 	"github.com/etcdaudit/etcdaudit/results"
@@ -86,7 +86,7 @@ func (j *judgeFlags) setup(ctx context.Context) (*judgeSetup, error) {
 	}
 	var w *policies.Waivers
 	if j.waivers != "" {
-		if w, err = policies.LoadWaivers(j.waivers); err != nil {
+		if w, err = policies.LoadWaiversContext(ctx, j.waivers); err != nil {
 			return nil, err
 		}
 		if err := w.Check(eng.AllControls()); err != nil {
@@ -145,7 +145,7 @@ Exit codes: 0 nothing failed or errored (waived counts as passed, skips allowed)
 		if err != nil {
 			return &exitError{code: results.ExitTool, err: err}
 		}
-		facts, err := readFactsFile(factsPath, cmd.InOrStdin())
+		facts, err := readFactsFile(cmd.Context(), factsPath, cmd.InOrStdin())
 		if err != nil {
 			return &exitError{code: results.ExitTool, err: err}
 		}
@@ -158,12 +158,13 @@ Exit codes: 0 nothing failed or errored (waived counts as passed, skips allowed)
 	return cmd
 }
 
-// readFactsFile reads and checks a facts document: JSON of the known schema.
-func readFactsFile(path string, stdin io.Reader) (*collectors.Facts, error) {
-	var r io.Reader = stdin
+// readFactsFile reads and checks a facts document: JSON of the known
+// schema, from a regular file or stdin of at most inputfile.Document bytes.
+func readFactsFile(ctx context.Context, path string, stdin io.Reader) (*collectors.Facts, error) {
+	r := inputfile.Limit(ctx, stdin, "stdin", inputfile.Document)
 	name := "stdin"
 	if path != "-" {
-		f, err := os.Open(path)
+		f, err := inputfile.Open(ctx, path, inputfile.Document)
 		if err != nil {
 			return nil, fmt.Errorf("facts: %w", err)
 		}

@@ -35,8 +35,8 @@ type factsArgs struct {
 
 func (f factsArgs) validate() error {
 	var errs []error
-	if f.profile != collectors.ProfileQuick && f.profile != collectors.ProfileFull {
-		errs = append(errs, fmt.Errorf("--profile %q: want quick or full", f.profile))
+	if !collectors.ValidProfile(f.profile) {
+		errs = append(errs, fmt.Errorf("--profile %q: want one of %s", f.profile, strings.Join(collectors.Profiles, ", ")))
 	}
 	if f.concurrency < 1 {
 		errs = append(errs, fmt.Errorf("--concurrency %d: want at least 1", f.concurrency))
@@ -65,10 +65,13 @@ It writes one JSON document (schema etcdaudit.facts/v1, see schema/facts.schema.
 that "etcdaudit eval --facts" can judge later. Nothing is written to the fleet.
 A collector that fails leaves its fact out and its error beside it; the run goes on.
 
-Profiles: quick (default) skips the collectors that walk the keyspace (v2_count,
-hashkv, event_leases); full runs them all.`,
+Profiles: standard (default) collects every fact the bundled controls judge
+except HashKV; full adds HashKV (every member reads its whole keyspace); quick
+leaves out every walk (v2_count, event_leases, hashkv) for connectivity-only runs.
+"--list-collectors" shows each collector's profile.`,
 		Example: `  etcdaudit facts -f fleet.yaml -o facts.json
   etcdaudit facts -f fleet.yaml --profile full --concurrency 128 --timeout 10m
+  etcdaudit facts -f fleet.yaml --profile quick
   etcdaudit facts --endpoints https://10.0.0.1:2379 --cacert ca.pem --cert c.pem --key c-key.pem
   etcdaudit facts -f fleet.yaml --collectors version,v2,v3,backend
   etcdaudit facts -f fleet.yaml --profile full -x hashkv
@@ -78,7 +81,7 @@ hashkv, event_leases); full runs them all.`,
 	fleetFlags := addFleetFlags(cmd)
 	fs := cmd.Flags()
 	fs.StringVarP(&args.output, "output", "o", "-", `where to write the facts JSON ("-" is stdout)`)
-	fs.StringVar(&args.profile, "profile", collectors.ProfileQuick, "quick (no keyspace walks) or full")
+	fs.StringVar(&args.profile, "profile", collectors.ProfileDefault, profileHelp)
 	fs.StringSliceVar(&args.include, "collectors", nil, `run only these collectors (comma-separated); "!name" excludes one`)
 	fs.StringSliceVarP(&args.exclude, "exclude", "x", nil, "leave these collectors out (comma-separated)")
 	fs.IntVar(&args.concurrency, "concurrency", collectors.DefaultConcurrency, "members collected at once across the fleet")
@@ -120,6 +123,9 @@ hashkv, event_leases); full runs them all.`,
 	return cmd
 }
 
+// profileHelp is the --profile flag's help, the same on every command.
+const profileHelp = "standard (every fact the bundled controls judge except HashKV), full (adds HashKV: every member reads its whole keyspace) or quick (no walks: connectivity, versions, health)"
+
 // leanGC halves the garbage collector's headroom (GOGC 50) unless the
 // operator set GOGC: a facts run keeps little alive (counters and one page
 // of keys at a time) but churns through pages, and it often runs on the
@@ -135,11 +141,13 @@ func listCollectors(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSCOPE\tPROFILE\tWHAT")
 	for _, r := range collectors.NewRegistry().All() {
-		profile := "quick,full"
-		if r.Walks {
-			profile = "full"
+		var in []string
+		for _, p := range collectors.Profiles {
+			if r.Cost.InProfile(p) {
+				in = append(in, p)
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, r.Scope, profile, r.Help)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, r.Scope, strings.Join(in, ","), r.Help)
 	}
 	return tw.Flush()
 }

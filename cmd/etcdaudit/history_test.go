@@ -132,3 +132,31 @@ func TestRecordScanHelper(t *testing.T) {
 		t.Fatalf("recorded %v", l)
 	}
 }
+
+// TestDriftReleaseCandidateToRelease: a member moving from 3.6.0-rc.1 to
+// 3.6.0 is an upgrade, so drift reports member_upgraded and exits 0.
+func TestDriftReleaseCandidateToRelease(t *testing.T) {
+	dir := t.TempDir()
+	var files []string
+	for _, v := range []string{"3.6.0-rc.1", "3.6.0"} {
+		rep := historytest.Report(historytest.Spec{Clusters: 1, Day: 9})
+		rep.Facts.Clusters[0].Members[0].Version.Server = v
+		raw, err := json.Marshal(rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, v+".json")
+		if err := os.WriteFile(p, raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, p)
+	}
+	code, out, stderr := runCLI(t, "drift", "--from-file", files[0], "--to-file", files[1])
+	if code != 0 || !strings.Contains(out, "member_upgraded") || strings.Contains(out, "downgraded") {
+		t.Fatalf("drift rc → final: exit %d\n%s%s", code, out, stderr)
+	}
+	code, out, _ = runCLI(t, "drift", "--from-file", files[1], "--to-file", files[0])
+	if code != 100 || !strings.Contains(out, "member_downgraded") {
+		t.Fatalf("drift final → rc: exit %d\n%s", code, out)
+	}
+}

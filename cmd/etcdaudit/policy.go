@@ -21,7 +21,7 @@ func newPolicyCmd(a *app) *cobra.Command {
 		Short: "List, test and check controls (bundled and your own)",
 		Long: `Controls are Rego packages under etcdaudit.controls with METADATA annotations
 (title, description, custom.id, custom.impact 0..1, custom.scope member|cluster|fleet,
-custom.tags, custom.remediation, custom.refs, custom.needs). See README "Policies".`,
+custom.tags, custom.remediation, custom.refs, custom.needs). See docs/controls.md.`,
 		Example: `  etcdaudit policy list --tags v2
   etcdaudit policy test ./our-controls
   etcdaudit policy check ./our-controls --data baseline-override.yaml`,

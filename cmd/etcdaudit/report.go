@@ -1,16 +1,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/etcdaudit/etcdaudit/internal/inputfile"
 	"github.com/etcdaudit/etcdaudit/report"
 	"github.com/etcdaudit/etcdaudit/results"
 )
@@ -132,7 +133,7 @@ result failed or errored, 101 with --strict when one was skipped, as scan would.
 			return &exitError{code: results.ExitTool, err: err}
 		}
 		opts.Logger = a.log
-		r, err := readReport(ra.from)
+		r, err := readReport(cmd.Context(), ra.from, cmd.InOrStdin())
 		if err != nil {
 			return &exitError{code: results.ExitTool, err: err}
 		}
@@ -154,15 +155,17 @@ result failed or errored, 101 with --strict when one was skipped, as scan would.
 	return cmd
 }
 
-func readReport(path string) (*results.Report, error) {
+// readReport reads a JSON report from a regular file or stdin ("-"), of at
+// most inputfile.Document bytes.
+func readReport(ctx context.Context, path string, stdin io.Reader) (*results.Report, error) {
 	if path == "-" {
-		r, err := report.ReadJSON(os.Stdin)
+		r, err := report.ReadJSON(inputfile.Limit(ctx, stdin, "stdin", inputfile.Document))
 		if err != nil {
 			return nil, fmt.Errorf("read report from stdin: %w", err)
 		}
 		return r, nil
 	}
-	f, err := os.Open(path)
+	f, err := inputfile.Open(ctx, path, inputfile.Document)
 	if err != nil {
 		return nil, fmt.Errorf("read report: %w", err)
 	}

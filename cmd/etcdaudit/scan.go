@@ -31,6 +31,11 @@ nothing is written to the fleet), judges them with the bundled controls plus any
 --policy folders, applies waivers, and writes reports (a cli summary on stdout unless
 a --report goes there).
 
+The standard profile (default) collects every fact the bundled controls judge except
+HashKV, which --profile full adds (every member then reads its whole keyspace);
+--profile quick leaves out the v2 count and events lease walks, so the controls
+judging them are skipped and the summary says which.
+
 Policies, data, waivers and report specs are all checked before the first network call.
 
 Exit codes: 0 nothing failed or errored (waived counts as passed, skips allowed),
@@ -45,7 +50,7 @@ Exit codes: 0 nothing failed or errored (waived counts as passed, skips allowed)
 	}
 	fleetFlags := addFleetFlags(cmd)
 	fs := cmd.Flags()
-	fs.StringVar(&profile, "profile", collectors.ProfileQuick, "quick (no keyspace walks) or full (v2 counts, HashKV, events lease coverage)")
+	fs.StringVar(&profile, "profile", collectors.ProfileDefault, profileHelp)
 	fs.StringSliceVar(&include, "collectors", nil, `run only these collectors (comma-separated); "!name" excludes one`)
 	fs.StringSliceVarP(&exclude, "exclude", "x", nil, "leave these collectors out (comma-separated)")
 	fs.IntVar(&concurrency, "concurrency", collectors.DefaultConcurrency, "members collected at once across the fleet")

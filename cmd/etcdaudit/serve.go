@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -62,7 +63,7 @@ and the waivers are re-read before each scan; the policies are compiled once at 
 	fs.IntVar(&o.keep, "keep", 0, "keep the newest N scans (0: the policy saved by 'history prune --save', or all)")
 	fs.StringVar(&o.maxAge, "max-age", "", "delete scans older than this after each scan (e.g. 90d)")
 	fs.IntVar(&o.trend, "trend-scans", 30, "scans shown in the compliance trend")
-	fs.StringVar(&o.profile, "profile", "full", "collector profile: quick (no keyspace walks) or full")
+	fs.StringVar(&o.profile, "profile", collectors.ProfileDefault, profileHelp)
 	fs.IntVar(&o.concurrency, "concurrency", 0, "members scanned at once (0: the collectors' default)")
 	fs.StringArrayVar(&o.policy.PolicyDirs, "policy", nil, "extra policy folder or .rego file (repeatable)")
 	fs.StringArrayVar(&o.policy.DataFiles, "data", nil, "data file deep-merged over the bundled baseline (repeatable)")
@@ -75,6 +76,9 @@ and the waivers are re-read before each scan; the policies are compiled once at 
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if o.stateDir == "" {
 			return fmt.Errorf("--state-dir (or %s) is required: serve records every scan there", stateDirEnv)
+		}
+		if !collectors.ValidProfile(o.profile) {
+			return fmt.Errorf("--profile %q: want one of %s", o.profile, strings.Join(collectors.Profiles, ", "))
 		}
 		ret := history.Retention{Keep: o.keep}
 		if o.maxAge != "" {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/etcdaudit/etcdaudit/collectors"
+	"github.com/etcdaudit/etcdaudit/internal/etcdversion"
 	"github.com/etcdaudit/etcdaudit/results"
 )
 
@@ -106,7 +107,7 @@ func Report(spec Spec) *results.Report {
 					RaftAppliedIndex: uint64(1e6 + spec.Day*1000), Revision: int64(5e5 + spec.Day*900)}
 				mf.Health = &collectors.HealthFacts{Healthy: true, LeaderPresent: true, ReadMS: 1.5 + rng.Float64()}
 				mf.Alarms = &collectors.AlarmFacts{Alarms: []collectors.MemberAlarm{}}
-				mf.V2 = &collectors.V2Facts{Enabled: version < "3.6" && v2keys > 0, Counted: true, Keys: v2keys}
+				mf.V2 = &collectors.V2Facts{Enabled: !etcdversion.AtLeast(version, 3, 6) && v2keys > 0, Counted: true, Keys: v2keys}
 				if !mf.V2.Enabled {
 					mf.V2.Keys = 0
 				}

@@ -271,6 +271,26 @@ func (m *Member) Paused() bool {
 	return m.paused
 }
 
+// RestoreFlags are the flags `etcdutl snapshot restore` (3.4: `etcdctl
+// snapshot restore`) needs to rebuild this member's data dir as a member of
+// the same cluster: name, initial cluster, token and peer URL. Every member
+// restored from one snapshot with its own RestoreFlags forms a new cluster.
+func (m *Member) RestoreFlags() []string {
+	return []string{
+		"--name=" + m.Name,
+		"--initial-cluster=" + m.initialCluster,
+		"--initial-cluster-token=" + m.cfg.name + "-cluster",
+		"--initial-advertise-peer-urls=" + m.PeerURL,
+	}
+}
+
+// Flags returns the raw server flags the member's next start adds (WithFlags).
+func (m *Member) Flags() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.cfg.flags...)
+}
+
 // Client returns a v3 client to this member only, closed when the test ends.
 func (m *Member) Client(t testing.TB) *clientv3.Client {
 	t.Helper()

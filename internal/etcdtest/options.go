@@ -57,6 +57,13 @@ func WithFlags(flags ...string) Option {
 	return func(c *config) { c.flags = append(c.flags, flags...) }
 }
 
+// WithOnlyFlags replaces the raw server flags given so far, where WithFlags
+// appends: for Member.StartWith, to start a member without a flag it had
+// (the host stand-in's set-flags --drop).
+func WithOnlyFlags(flags ...string) Option {
+	return func(c *config) { c.flags = append([]string(nil), flags...) }
+}
+
 // WithName sets the member-name prefix and cluster token (default "m").
 func WithName(prefix string) Option { return func(c *config) { c.name = prefix } }
 

@@ -13,7 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// TestRollingUpgrade replays KNOWLEDGE.md's verified procedure on a 3-member
+// TestRollingUpgrade replays the rolling upgrade of docs/etcd-knowledge.md on a 3-member
 // cluster, 3.4.23 → 3.5.35 → 3.6.16 → 3.7.3, through the harness alone: v2
 // data deleted and a snapshot forced past the deletion before 3.6, a 3.6
 // snapshot before 3.7, and every v3 key identical on every member at the end.

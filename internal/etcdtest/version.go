@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/etcdaudit/etcdaudit/internal/etcdversion"
 )
 
 // Embed is the version name of the in-process server (go.etcd.io/etcd/server/v3/embed).
@@ -76,11 +78,7 @@ func minorAtLeast(short string, n int) bool {
 	if short == Embed {
 		short = "3.5"
 	}
-	var major, minor int
-	if _, err := fmt.Sscanf(short, "%d.%d", &major, &minor); err != nil {
-		return false
-	}
-	return major > 3 || (major == 3 && minor >= n)
+	return etcdversion.AtLeast(short, 3, n)
 }
 
 // BinaryPath returns the etcd server binary for a version: /usr/bin/etcd for

@@ -16,22 +16,29 @@
 #   needs: [version, v2]
 package etcdaudit.controls.data.v2_api
 
+import data.etcdaudit.lib.v2
 import data.etcdaudit.lib.versions
 
 deny contains msg if {
 	v := input.member.version.server
 	input.member.v2.enabled
-	versions.compare(v, "3.2.0") >= 0
-	msg := sprintf("etcd %s serves the v2 API (--enable-v2): restart it without --enable-v2 once no client needs v2%s", [v, health_note(v)])
+	versions.at_least(v, 3, 2)
+	msg := sprintf("etcd %s serves the v2 API (--enable-v2): %s once no client needs v2%s", [v, off(v), health_note(v)])
 }
 
+# 3.6 has no --enable-v2; a member reported with v2 on there gets the plain step.
+off(v) := s if {
+	s := v2.v2_off(v)
+} else := "restart it without --enable-v2"
+
 health_note(v) := "; until then no probe may call GET /health on it (on 3.4 and 3.5 with v2 on, /health appends a v2 QGET raft entry that makes 3.6 panic \"detected disallowed v2 WAL\")" if {
-	versions.compare(v, "3.4.0") >= 0
-	versions.compare(v, "3.6.0") < 0
+	versions.at_least(v, 3, 4)
+	not versions.at_least(v, 3, 6)
 } else := ""
 
 skip contains msg if {
 	v := input.member.version.server
-	versions.compare(v, "3.2.0") < 0
+	versions.valid(v)
+	not versions.at_least(v, 3, 2)
 	msg := sprintf("etcd %s cannot disable the v2 API (--enable-v2 exists from 3.2)", [v])
 }

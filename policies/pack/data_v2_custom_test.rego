@@ -35,9 +35,43 @@ test_skip_v2_disabled if {
 
 test_skip_not_counted if {
 	some msg in c.skip with input as m("3.4.23", {"enabled": true, "counted": false, "keys": 0, "dirs": 0})
-	contains(msg, "--profile full")
+	contains(msg, "--profile standard")
 }
 
 test_missing_v2_yields_nothing if {
 	count(c.deny) == 0 with input as {"member": {"version": {"server": "3.4.23"}}}
+}
+
+custom := {"enabled": true, "counted": true, "keys": 3, "dirs": 1}
+
+test_fail_3_4_names_etcdctl_migrate_and_defers_the_snapshot_step if {
+	some msg in c.deny with input as m("3.4.23", custom)
+	contains(msg, "`ETCDCTL_API=3 etcdctl migrate --data-dir <data-dir>`")
+	contains(msg, "on 3.5, before the 3.6 hop")
+	contains(msg, "`etcdaudit remediate plan --actions migrate-v2-to-v3`")
+}
+
+test_fail_3_5_copies_through_the_apis_and_checks if {
+	some msg in c.deny with input as m("3.5.35", custom)
+	contains(msg, "`etcdctl migrate` was removed in 3.5")
+	not contains(msg, "etcdctl migrate --data-dir")
+	contains(msg, "--snapshot-count=5")
+	contains(msg, "`etcdutl check v2store --data-dir <data-dir>` on each stopped member (3.5.32+ also reads the WAL)")
+}
+
+test_fail_3_5_before_18_needs_a_newer_etcdutl if {
+	some msg in c.deny with input as m("3.5.9", custom)
+	contains(msg, "with an etcdutl of 3.5.18 or later (3.5.9's lacks it)")
+}
+
+test_skip_v2_disabled_per_version if {
+	some on_35 in c.skip with input as m("3.5.20", {"enabled": false})
+	contains(on_35, "`etcdutl check v2store --data-dir <data-dir>` on each stopped member")
+	some on_34 in c.skip with input as m("3.4.23", {"enabled": false})
+	contains(on_34, "once it runs 3.5")
+}
+
+test_unparsable_version_yields_nothing if {
+	count(c.deny) == 0 with input as m("garbage", custom)
+	count(c.skip) == 0 with input as m("garbage", custom)
 }

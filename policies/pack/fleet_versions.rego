@@ -14,6 +14,7 @@
 #   needs: [clusters.version]
 package etcdaudit.controls.fleet.versions
 
+import data.etcdaudit.lib.remediate
 import data.etcdaudit.lib.upgrade
 import data.etcdaudit.lib.versions
 
@@ -29,7 +30,7 @@ deny contains msg if {
 	h := versions.hops(versions.line(v), versions.line(target))
 	h > 1
 	versions.compare(v, target) < 0
-	msg := sprintf("cluster %s: lowest member runs %s, %d minor versions behind the target %s: %s", [name, v, h, target, upgrade.describe(v, target)])
+	msg := sprintf("cluster %s: lowest member runs %s, %d minor versions behind the target %s: %s%s", [name, v, h, target, upgrade.describe(v, target), remediate.hint("upgrade")])
 }
 
 unknown contains c.name if {

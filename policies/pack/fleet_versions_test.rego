@@ -21,3 +21,9 @@ test_skip_unknown if {
 }
 
 test_missing_yields_nothing if count(c.deny) == 0 with input as {"fleet": {"clusters": []}}
+
+test_fail_lowest_is_the_release_candidate if {
+	some msg in c.deny with input as {"fleet": {"clusters": [cl("rc", ["3.5.0", "3.5.0-rc.1"])]}} with data.etcdaudit.baseline.target as "3.7.3"
+	startswith(msg, "cluster rc: lowest member runs 3.5.0-rc.1, 2 minor versions behind")
+	endswith(msg, "(`etcdaudit remediate plan --actions upgrade` plans it)")
+}

@@ -21,7 +21,7 @@ import data.etcdaudit.lib.versions
 # This control runs for every member: a passing member pays one input
 # read, one rule reference (limit, worked out once per distinct quota) and
 # one integer comparison; each further rule reference would cost the
-# evaluator a rule-index and a cache lookup (README, Performance).
+# evaluator a rule-index and a cache lookup (docs/performance.md).
 
 quota := input.member.status.db_size_quota if {
 	input.member.status.db_size_quota > 0
@@ -35,7 +35,7 @@ quota_src := "reported by the server" if {
 # quota, in exact integers: the db size is a whole number of bytes, so
 # size/quota > max <=> size*d > n*quota (max = n/d, quota > 0) <=> size >
 # floor(n*quota/d). It depends on the quota and the baseline only, so it is
-# worked out once per distinct quota (README, Performance) and a passing
+# worked out once per distinct quota (docs/performance.md) and a passing
 # member pays one integer comparison instead of a division and an exact
 # rational comparison. A threshold that is not a plain decimal (exponent
 # form) falls back to OPA's arithmetic, max*quota, the same test; a quota

@@ -22,15 +22,14 @@ import data.etcdaudit.lib.versions
 # This control runs for every member: the cheap size test comes first, and
 # the version test (a rule lookup) last, so only a member that looks
 # fragmented pays for it; a server before 3.4 reports in-use 0, which looks
-# fragmented and is then let go (README, Performance).
+# fragmented and is then let go (docs/performance.md).
 
 reports_in_use if semver.compare(input.member.version.server, "3.4.0") >= 0
 
 # keep is [d - n, d] for fragmentation_max = n/d: with size > 0,
 # 1 - in_use/size > n/d <=> in_use*d < (d - n)*size, two integer
-# multiplications and an integer comparison where the old form paid a
-# division, a subtraction and an exact rational comparison for every
-# member. It reads the baseline only, so it is worked out once. A
+# multiplications and an integer comparison instead of a division, a
+# subtraction and an exact rational comparison for every member. It reads the baseline only, so it is worked out once. A
 # threshold that is not a plain decimal (exponent form) falls back to
 # OPA's arithmetic: [1 - max, 1], the same test.
 keep := [d - n, d] if {

@@ -15,19 +15,33 @@
 #   needs: [backend]
 package etcdaudit.controls.k8s.backend
 
+import data.etcdaudit.lib.remediate
+import data.etcdaudit.lib.v2
+
 required := data.etcdaudit.baseline.required_backend
 
+# The steps depend on the member's version (lib_v2): `etcdctl migrate`
+# exists only in 3.0–3.4. An unknown version gets every version's way.
+version := v if {
+	v := input.member.version.server
+} else := ""
+
+migrate_to_v3 if {
+	input.member.backend.observed in {"etcd2", "mixed"}
+	required == "etcd3"
+}
+
 deny contains msg if {
+	migrate_to_v3
 	observed := input.member.backend.observed
-	observed in {"etcd2", "mixed"}
-	observed != required
-	msg := sprintf("Kubernetes storage backend observed %s, required %s: stop the API servers, migrate /registry to v3 (etcdctl migrate on 3.0–3.4), attach leases to events keys, switch --storage-backend to %s, then delete the v2 data", [observed, required, required])
+	msg := sprintf("Kubernetes storage backend observed %s, required etcd3: stop the API servers; %s; attach leases to events keys; switch --storage-backend to etcd3; then %s%s", [observed, v2.copy(version), v2.delete(version), remediate.hint("migrate-v2-to-v3")])
 }
 
 deny contains msg if {
 	observed := input.member.backend.observed
-	observed == "etcd3"
 	observed != required
+	observed != "none"
+	not migrate_to_v3
 	msg := sprintf("Kubernetes storage backend observed %s, required %s", [observed, required])
 }
 

@@ -16,6 +16,7 @@
 #   needs: [event_leases]
 package etcdaudit.controls.k8s.event_leases
 
+import data.etcdaudit.lib.remediate
 import data.etcdaudit.lib.versions
 
 cov := input.cluster.event_leases
@@ -24,7 +25,7 @@ deny contains msg if {
 	cov.keys > 0
 	want := data.etcdaudit.baseline.lease_coverage_min
 	cov.ratio < want
-	msg := sprintf("%d of %d events keys under %s carry no lease (coverage %s%%, minimum %s%%)%s: they never expire; attach leases in TTL buckets, re-putting each key with a compare on its mod revision", [cov.unleased, cov.keys, cov.prefix, versions.num(cov.ratio * 100), versions.num(want * 100), sample(cov)])
+	msg := sprintf("%d of %d events keys under %s carry no lease (coverage %s%%, minimum %s%%)%s: they never expire; attach leases in TTL buckets, re-putting each key with a compare on its mod revision%s", [cov.unleased, cov.keys, cov.prefix, versions.num(cov.ratio * 100), versions.num(want * 100), sample(cov), remediate.hint("attach-event-leases")])
 }
 
 sample(c) := sprintf(", e.g. %s", [concat(", ", array.slice(c.sample_no_lease, 0, 3))]) if {

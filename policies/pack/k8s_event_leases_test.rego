@@ -22,3 +22,8 @@ test_fail_unleased if {
 test_threshold_from_data if count(c.deny) == 0 with input as cov(500, 88) with data.etcdaudit.baseline.lease_coverage_min as 0.1
 
 test_missing_yields_nothing if count(c.deny) == 0 with input as {"cluster": {}}
+
+test_fail_names_the_remediation_command if {
+	some msg in c.deny with input as cov(500, 88)
+	endswith(msg, "(`etcdaudit remediate plan --actions attach-event-leases` plans it)")
+}

@@ -17,3 +17,18 @@ test_fail_mixed_counts_unknown if {
 }
 
 test_missing_yields_nothing if count(c.deny) == 0 with input as {"member": {}}
+
+sv(v) := {"member": {"backend": {"observed": "mixed"}, "version": {"server": v}}}
+
+test_fail_mixed_3_4_names_etcdctl_migrate if {
+	some msg in c.deny with input as sv("3.4.23")
+	contains(msg, "`ETCDCTL_API=3 etcdctl migrate --data-dir <data-dir>`")
+	contains(msg, "must not overwrite newer v3 keys")
+	contains(msg, "`etcdaudit remediate plan --actions migrate-v2-to-v3`")
+}
+
+test_fail_mixed_3_5_copies_through_the_apis if {
+	some msg in c.deny with input as sv("3.5.35")
+	contains(msg, "`etcdctl migrate` was removed in 3.5")
+	not contains(msg, "etcdctl migrate --data-dir")
+}

@@ -42,7 +42,7 @@ migration_note(from) := note if {
 	mig := data.etcdaudit.upgrade.v2_migration
 	# The hop into `before` states it in its own preconditions already.
 	versions.index[from] < versions.index[mig.before] - 1
-	note := sprintf("; the v2->v3 data migration must happen on %s, before %s (%s; %s)", [concat(" or ", mig.lines), mig.before, mig.tool, mig.source])
+	note := sprintf("; the v2->v3 data migration must happen on %s, before %s (%s)", [concat(" or ", mig.lines), mig.before, mig.tool])
 } else := ""
 
 # describe never leaves a denial without a message: when no plan is known

@@ -19,12 +19,12 @@ import data.etcdaudit.lib.versions
 
 # This control runs for every member: one deny body and one comparison
 # for a passing member (a fractional day count compares through OPA's
-# exact rational maths, so each comparison counts) (README, Performance).
+# exact rational maths, so each comparison counts; docs/performance.md).
 # A certificate fails when expired (days < 0) or when 0 <= days <=
 # cert_expiry_days; bound is the largest day count that can fail, so
 # days <= bound lets through exactly the members the message rules judge
 # (bound is 0 for a negative threshold, where only expired ones fail, and
-# the message rules leave 0 days then unjudged as before).
+# the message rules then leave 0 days unjudged).
 
 bound := limit if {
 	limit := data.etcdaudit.baseline.cert_expiry_days

@@ -15,6 +15,7 @@
 #   needs: [members.version]
 package etcdaudit.controls.versions.cluster
 
+import data.etcdaudit.lib.remediate
 import data.etcdaudit.lib.versions
 
 servers := {m.version.server | some m in input.cluster.members; m.version.server}
@@ -63,7 +64,7 @@ deny contains msg if {
 deny contains msg if {
 	count(server_lines) > 1
 	by_line := [sprintf("%s on %s", [l, concat(", ", sort([n | some m in input.cluster.members; m.version.server; versions.line(m.version.server) == l; n := m.name]))]) | some l in server_lines]
-	msg := sprintf("upgrade left half done: members run %s; the cluster stays at %s until every member runs the same minor", [concat("; ", sort(by_line)), lowest_line])
+	msg := sprintf("upgrade left half done: members run %s; the cluster stays at %s until every member runs the same minor%s", [concat("; ", sort(by_line)), lowest_line, remediate.hint("upgrade")])
 }
 
 skip contains "no member reported a cluster version (etcd 2.0 answers /version in plain text)" if {

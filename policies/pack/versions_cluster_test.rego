@@ -46,3 +46,14 @@ test_fail_disagree_nameless if {
 	]}}
 	contains(m, "members disagree on the cluster version (https://10.0.0.1:2379: 3.5.0, member #2: 3.4.0, member #3: 3.5.0)")
 }
+
+test_fail_half_done_names_the_upgrade_command if {
+	some m in c.deny with input as cluster([["3.5.35", "3.5.0"], ["3.6.16", "3.5.0"]])
+	contains(m, "upgrade left half done")
+	endswith(m, "(`etcdaudit remediate plan --actions upgrade` plans it)")
+}
+
+test_fail_lowest_is_the_release_candidate if {
+	some m in c.deny with input as cluster([["3.6.0", "3.5.0"], ["3.6.0-rc.1", "3.5.0"]])
+	contains(m, "the lowest member runs 3.6.0-rc.1")
+}

@@ -14,6 +14,7 @@
 #   needs: [version]
 package etcdaudit.controls.versions.known_bad
 
+import data.etcdaudit.lib.remediate
 import data.etcdaudit.lib.versions
 
 deny contains msg if {
@@ -23,7 +24,7 @@ deny contains msg if {
 	r := row.affected[l]
 	versions.compare(v, r.from) >= 0
 	versions.compare(v, r.below) < 0
-	msg := sprintf("etcd %s is affected by %s (%s) [%s]; fixed in %s%s", [v, row.issue, row.title, id, r.fixed, no_fix_note(l, r.fixed)])
+	msg := sprintf("etcd %s is affected by %s (%s) [%s]; fixed in %s%s%s", [v, row.issue, row.title, id, r.fixed, no_fix_note(l, r.fixed), remediate.hint("upgrade")])
 }
 
 no_fix_note(l, fixed) := sprintf(" (no fix on the %s line)", [l]) if {

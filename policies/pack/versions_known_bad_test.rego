@@ -65,3 +65,8 @@ any_contains(msgs, s) if {
 	some m in msgs
 	contains(m, s)
 }
+
+test_fail_names_the_upgrade_command if {
+	some m in c.deny with input as member("3.5.1")
+	endswith(m, "(`etcdaudit remediate plan --actions upgrade` plans it)")
+}

@@ -14,6 +14,7 @@
 #   needs: [version]
 package etcdaudit.controls.versions.maintained
 
+import data.etcdaudit.lib.remediate
 import data.etcdaudit.lib.upgrade
 import data.etcdaudit.lib.versions
 
@@ -25,7 +26,7 @@ deny contains msg if {
 	not l in maintained
 	target := data.etcdaudit.baseline.target
 	not newer_than_known(v, l)
-	msg := sprintf("etcd %s: line %s no longer receives fixes (maintained: %s); %s", [v, l, concat(", ", maintained), upgrade.describe(v, target)])
+	msg := sprintf("etcd %s: line %s no longer receives fixes (maintained: %s); %s%s", [v, l, concat(", ", maintained), upgrade.describe(v, target), remediate.hint("upgrade")])
 }
 
 skip contains msg if {

@@ -26,3 +26,8 @@ test_skip_newer_than_known if {
 	some msg in c.skip with input as member("3.9.0")
 	contains(msg, "newer than every line this pack knows")
 }
+
+test_fail_names_the_upgrade_command if {
+	some m in c.deny with input as member("3.4.23")
+	endswith(m, "(`etcdaudit remediate plan --actions upgrade` plans it)")
+}

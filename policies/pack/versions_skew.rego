@@ -14,6 +14,7 @@
 #   needs: [members.version]
 package etcdaudit.controls.versions.skew
 
+import data.etcdaudit.lib.remediate
 import data.etcdaudit.lib.versions
 
 # Distinct lines first (usually one or two), so the pairwise check does not
@@ -28,5 +29,5 @@ deny contains msg if {
 	versions.line_index(la) < versions.line_index(lb)
 	h := versions.hops(la, lb)
 	h > 1
-	msg := sprintf("members on %s (%s) and on %s (%s) are %d minor versions apart: upgrade one minor at a time, bringing the %s members to %s first", [la, on_line(la), lb, on_line(lb), h, la, data.etcdaudit.upgrade.hops[la].to])
+	msg := sprintf("members on %s (%s) and on %s (%s) are %d minor versions apart: upgrade one minor at a time, bringing the %s members to %s first%s", [la, on_line(la), lb, on_line(lb), h, la, data.etcdaudit.upgrade.hops[la].to, remediate.hint("upgrade")])
 }

@@ -26,3 +26,8 @@ test_missing_versions_ignored if {
 	# the result error only when no member has a version.
 	count(c.deny) == 0 with input as {"cluster": {"members": [{"name": "a"}, {"name": "b", "version": {"server": "3.5.1"}}]}}
 }
+
+test_fail_names_the_upgrade_command if {
+	some m in c.deny with input as cluster(["3.4.23", "3.6.16"])
+	endswith(m, "(`etcdaudit remediate plan --actions upgrade` plans it)")
+}

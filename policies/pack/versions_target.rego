@@ -15,6 +15,7 @@
 #   needs: [version]
 package etcdaudit.controls.versions.target
 
+import data.etcdaudit.lib.remediate
 import data.etcdaudit.lib.upgrade
 import data.etcdaudit.lib.versions
 
@@ -22,7 +23,7 @@ deny contains msg if {
 	v := input.member.version.server
 	target := data.etcdaudit.baseline.target
 	versions.compare(v, target) < 0
-	msg := sprintf("etcd %s is behind the target %s: %s", [v, target, upgrade.describe(v, target)])
+	msg := sprintf("etcd %s is behind the target %s: %s%s", [v, target, upgrade.describe(v, target), remediate.hint("upgrade")])
 }
 
 skip contains msg if {

@@ -1,28 +1,39 @@
 #!/usr/bin/env bash
 # Collector benchmarks (issue 3), side by side with what an operator or a
 # quick script does today, on real etcd servers started here and stopped on
-# exit. Prints the figures the README's performance table holds.
+# exit. Prints the figures docs/performance.md holds.
 #
 #   1. leases: lease coverage of BENCH_KEYS (default 1,000,000) events keys,
 #      half leased, on one etcd 3.5 server, then on one 3.7 server:
 #      `etcdaudit facts --collectors version,event_leases` vs a plain clientv3
 #      keys-only pager (page 10,000, pinned revision) vs
 #      `etcdctl get --prefix --keys-only -w json | jq`; peak RSS by /usr/bin/time -v.
+#      Then the default scan (`etcdaudit scan`, profile standard: every fact
+#      the bundled controls judge except HashKV) of the same server.
 #   2. fleet: quick-profile facts on 60 single-member + 10 three-member
 #      clusters (90 etcd 3.5 processes, --enable-v2) vs the sequential loop of
 #      etcdctl endpoint status / endpoint health / get --from-key --limit 1 /
 #      ETCDCTL_API=2 ls -r per endpoint; and how etcdaudit's time grows with
 #      10, 30, 60 and 90 members.
+#   3. fleet-default: on the same fleet (each cluster also holds 20 events
+#      keys, half leased), the default scan vs an etcdctl loop computing the
+#      same data facts: per member the v2 key count (ETCDCTL_API=2 ls -r) and
+#      the v3 count, per cluster the leased and unleased events keys
+#      (get --prefix --keys-only -w json | jq); printed as a ratio.
+#   4. leases-default: only the default scan of part 1's server (seeded the
+#      same way), and the lease coverage alone in the same run for scale,
+#      without part 1's other measures.
 #
-# BENCH_PARTS=leases,fleet picks parts; BENCH_KEYS, BENCH_VERSIONS (default
-# "3.5.35 3.7.3") shrink a run. Seeding a million keys takes about a minute
+# BENCH_PARTS=leases,fleet,fleet-default picks parts (the default is all
+# three; leases-default is the short form of leases); BENCH_KEYS,
+# BENCH_VERSIONS (default "3.5.35 3.7.3") shrink a run. Seeding a million keys takes about a minute
 # per server on two cores: run it when the numbers are needed, not in a loop.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 ETCD_DIR=${ETCDAUDIT_ETCD_DIR:-$ROOT/.cache/etcd}
 ETCDCTL=${ETCDCTL:-/usr/bin/etcdctl}
-PARTS=${BENCH_PARTS:-leases,fleet}
+PARTS=${BENCH_PARTS:-leases,fleet,fleet-default}
 KEYS=${BENCH_KEYS:-1000000}
 VERSIONS=${BENCH_VERSIONS:-3.5.35 3.7.3}
 WORK=$(mktemp -d /tmp/etcdaudit-bench.XXXXXX)
@@ -97,8 +108,41 @@ timed() {
   printf '  %-46s %8.2f s  peak RSS %7s MB\n' "$label" "$wall" "$rss"
 }
 
+# scan_ok CMD...: runs an etcdaudit scan; exit 100 (controls failed) is a
+# finished scan, only 1 (the tool failed) is an error.
+scan_ok() {
+  local rc=0
+  "$@" || rc=$?
+  [ "$rc" = 0 ] || [ "$rc" = 100 ]
+}
+export -f scan_ok
+
+# scan_summary JSON: the verdicts a default scan reached on the facts the
+# etcdctl loop computes, so the two columns are seen to agree.
+scan_summary() {
+  jq -r '[.results[] | select(.control == "ETCD-V2-001" or .control == "ETCD-K8S-004")] | group_by(.control)[] |
+    "    \(.[0].control): " + (group_by(.status) | map("\(length) \(.[0].status)") | join(", "))' "$1"
+  jq -r '"    facts: profile \(.facts.profile), \([.facts.clusters[].members[] | select(.v2.counted)] | length) members with v2 counted (\([.facts.clusters[].members[].v2.keys // 0] | add) keys), \([.facts.clusters[] | select(.event_leases)] | length) clusters with events lease coverage (\([.facts.clusters[].event_leases.unleased // 0] | add) unleased)"' "$1"
+  jq -r '"    slowest run per collector (ms): " + ([.facts.clusters[] | (.runs[], .members[].runs[])] | group_by(.collector) |
+    map("\(.[0].collector) \(map(.duration_ms) | max | floor)") | join(", ")) +
+    ([.facts.clusters[].event_leases.method // empty] | unique | if length > 0 then "; lease method " + join(",") else "" end)' "$1"
+}
+
+# default_scan LABEL ARGS...: best of three default scans, in $LAST_BEST.
+default_scan() {
+  local label=$1 best=999999 rss=0
+  shift
+  for rep in 1 2 3; do
+    timed "$label" bash -c 'scan_ok "$@"' _ "$BIN" scan "$@" --report "json:$WORK/scan.json" --include-facts
+    best=$(echo "$best $LAST_WALL" | awk '{print ($2<$1)?$2:$1}'); rss=$(echo "$rss $LAST_RSS" | awk '{print ($2>$1)?$2:$1}')
+  done
+  scan_summary "$WORK/scan.json"
+  LAST_BEST=$best
+  LAST_BEST_RSS=$rss
+}
+
 bench_leases() {
-  local version=$1
+  local version=$1 only_default=${2:-}
   read -r cport pport < <(free_ports 2)
   local name="lease-$version" ep="http://127.0.0.1:$cport"
   start_member "$name" "$version" "$cport" "$pport" "$name=http://127.0.0.1:$pport" "$name" --quota-backend-bytes 8589934592
@@ -108,6 +152,7 @@ bench_leases() {
   timed "seed (TestBenchSeedEvents)" env ETCDAUDIT_BENCH_ENDPOINT="$ep" ETCDAUDIT_BENCH_KEYS="$KEYS" \
     "$WORK/collectors.test" -test.run '^TestBenchSeedEvents$' -test.v
   grep -h seeded "$WORK/out" | sed 's/^/    /'
+  if [ -z "$only_default" ]; then
   local best_a=999999 best_p=999999 rss_a=0
   for rep in 1 2; do
     timed "etcdaudit facts --collectors version,event_leases" "$BIN" facts --endpoints "$ep" \
@@ -127,18 +172,33 @@ bench_leases() {
     "ETCDCTL_API=3 '$ETCDCTL' --endpoints '$ep' --command-timeout 10m get /registry/events/ --prefix --keys-only -w json | jq '[.kvs[] | select(.lease)] | length'"
   echo "    etcdctl+jq leased count: $(cat "$WORK/out")"
   echo "  RESULT leases etcd $version: etcdaudit ${best_a}s (peak RSS ${rss_a} MB), --lease-walk ${walk}s (${walk_rss} MB), pager ${best_p}s, etcdctl+jq ${LAST_WALL}s"
+  fi
+  default_scan "etcdaudit scan (default profile)" --endpoints "$ep" --timeout 10m
+  local scan=$LAST_BEST scan_rss=$LAST_BEST_RSS best_f=999999
+  if [ -n "$only_default" ]; then # the same run's lease coverage alone, for scale under this load
+    for rep in 1 2 3; do
+      timed "etcdaudit facts --collectors version,event_leases" "$BIN" facts --endpoints "$ep" \
+        --collectors version,event_leases --timeout 10m -o "$WORK/facts.json"
+      best_f=$(echo "$best_f $LAST_WALL" | awk '{print ($2<$1)?$2:$1}')
+    done
+    echo "  RESULT leases etcd $version: default scan ${scan}s (peak RSS ${scan_rss} MB), lease coverage alone ${best_f}s"
+  else
+    echo "  RESULT leases etcd $version: default scan ${scan}s (peak RSS ${scan_rss} MB)"
+  fi
   kill "$pid"
   wait "$pid" 2>/dev/null || true
   rm -rf "$WORK/$name"
 }
 
-bench_fleet() {
-  echo "== fleet facts, quick profile: 60 single-member + 10 three-member clusters (etcd 3.5.35, --enable-v2)"
+# fleet_setup starts the 90-member fleet and writes its inventories
+# ($WORK/fleet-{10,30,60,all}.yaml); sets endpoints and clusters.
+fleet_setup() {
+  echo "== fleet: 60 single-member + 10 three-member clusters (etcd 3.5.35, --enable-v2)"
   local ports i j
   read -r -a ports < <(free_ports 180)
   local p=0 yaml="$WORK/fleet-all.yaml"
   : >"$WORK/endpoints"
-  declare -a clusters=()
+  clusters=() # global: the later parts read it
   for i in $(seq 1 60); do
     local n="s$i" c=${ports[p]} q=${ports[p+1]}
     p=$((p + 2))
@@ -171,6 +231,9 @@ bench_fleet() {
       ETCDCTL_API=3 "$ETCDCTL" --endpoints "$ep" put "/registry/pods/default/p$k" v >/dev/null
       ETCDCTL_API=2 "$ETCDCTL" --endpoints "$ep" set "/app/k$k" v >/dev/null
     done
+    # 20 events keys, 10 on a lease, so the lease coverage has work.
+    ETCDAUDIT_BENCH_ENDPOINT="$ep" ETCDAUDIT_BENCH_KEYS=20 \
+      "$WORK/collectors.test" -test.run '^TestBenchSeedEvents$' >/dev/null
   done
   write_fleet() { # write_fleet FILE N_SINGLE N_TRIPLE
     local f=$1 e
@@ -184,6 +247,11 @@ bench_fleet() {
   write_fleet "$WORK/fleet-30.yaml" 30 ""
   write_fleet "$WORK/fleet-60.yaml" 60 ""
   write_fleet "$yaml" 60 10
+}
+
+bench_fleet() {
+  echo "== fleet facts, quick profile"
+  local yaml="$WORK/fleet-all.yaml"
   if [ -n "${BENCH_FLEET_CMD:-}" ]; then # profiling hook: run a command on the live fleet, then stop
     WORK=$WORK bash -c "$BENCH_FLEET_CMD" _ "$yaml"
     return
@@ -221,10 +289,49 @@ bench_fleet() {
   echo "  RESULT fleet etcdctl-loop 90: ${LAST_WALL}s"
 }
 
+# bench_fleet_default: the default scan of the whole fleet vs the etcdctl
+# loop computing the same data facts (v2 and v3 counts per member, leased
+# and unleased events per cluster), as a ratio.
+bench_fleet_default() {
+  echo "== fleet, default scan (profile standard) vs an etcdctl loop computing the same data facts"
+  default_scan "etcdaudit scan (default profile, 90 members)" -f "$WORK/fleet-all.yaml"
+  local scan=$LAST_BEST scan_rss=$LAST_BEST_RSS
+  data_loop() { # per member: v2 keys+dirs, v3 count; per cluster: events leased/unleased
+    local entry list ep first v2 v3 ev
+    for entry in "${clusters[@]}"; do
+      first="" list=${entry#* }
+      for ep in ${list//,/ }; do
+        first=${first:-$ep}
+        v2=$(ETCDCTL_API=2 "$ETCDCTL" --endpoints "$ep" ls -r / | wc -l)
+        v3=$(ETCDCTL_API=3 "$ETCDCTL" --endpoints "$ep" get "" --from-key --keys-only --limit 1 -w json | jq .count)
+        echo "member $ep v2 $v2 v3 $v3"
+      done
+      ev=$(ETCDCTL_API=3 "$ETCDCTL" --endpoints "$first" get /registry/events/ --prefix --keys-only -w json |
+        jq -r '"\(.count) keys, \([.kvs[]? | select(.lease)] | length) leased"')
+      echo "cluster ${entry%% *} events $ev"
+    done
+  }
+  local best=999999
+  for rep in 1 2 3; do
+    timed "etcdctl loop: v2/v3 counts, leased events" bash -c "set -euo pipefail; ETCDCTL='$ETCDCTL'; $(declare -p clusters); $(declare -f data_loop); data_loop"
+    best=$(echo "$best $LAST_WALL" | awk '{print ($2<$1)?$2:$1}')
+  done
+  awk '/^member/ {m++; v2+=$4; v3+=$6} /^cluster/ {c++; k+=$4; l+=$6} END {printf "    etcdctl loop: %d members (%d v2 nodes, %d v3 keys), %d clusters (%d events keys, %d leased)\n", m, v2, v3, c, k, l}' "$WORK/out"
+  echo "  RESULT fleet default scan ${scan}s (peak RSS ${scan_rss} MB), etcdctl data loop ${best}s, ratio loop/scan $(echo "$best $scan" | awk '{printf "%.1f", $1/$2}')"
+}
+
 echo "machine: $(nproc) cores, $(go version | awk '{print $3}'), $(date -u +%FT%TZ)"
 if [[ ,$PARTS, == *,leases,* ]]; then
   for v in $VERSIONS; do bench_leases "$v"; done
+elif [[ ,$PARTS, == *,leases-default,* ]]; then
+  for v in $VERSIONS; do bench_leases "$v" only-default; done
+fi
+if [[ ,$PARTS, == *,fleet,* || ,$PARTS, == *,fleet-default,* ]]; then
+  fleet_setup
 fi
 if [[ ,$PARTS, == *,fleet,* ]]; then
   bench_fleet
+fi
+if [[ ,$PARTS, == *,fleet-default,* ]]; then
+  bench_fleet_default
 fi

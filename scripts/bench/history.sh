@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# History, drift and serve figures (issue 6). Prints what the README's
-# performance table holds.
+# History, drift and serve figures (issue 6). Prints the figures
+# docs/performance.md holds.
 #
 #   1. store: 365 nightly scans of a synthetic 1,000-member fleet (334
 #      clusters x 3, 20 controls a member) recorded through history.Put;
