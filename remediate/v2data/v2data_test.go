@@ -221,12 +221,23 @@ func TestConflictHaltsBeforeWriting(t *testing.T) {
 // TestCopyResume interrupts a copy after a few transactions (while others
 // are in flight: the client may give up on a transaction the server
 // commits), then resumes it: the end state is a complete, verified copy.
+// The server allows 50 operations a transaction, below the default 128.
 func TestCopyResume(t *testing.T) {
 	c := etcdtest.NewCluster(t, etcdtest.WithVersion("3.5"), etcdtest.WithV2())
 	cli := c.Client(t)
 	kapi := keysAPI(t, c)
 	ctx := testCtx(t)
 	keys, ttlKeys := seedLegacy(t, ctx, c, kapi)
+	// A server allowing fewer operations per transaction than the default:
+	// copy, resume and verify must split their transactions.
+	m := c.Members[0]
+	if err := m.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.StartWith("", etcdtest.WithFlags("--max-txn-ops=50")); err != nil {
+		t.Fatal(err)
+	}
+	cli = c.Client(t)
 
 	cctx, cancel := context.WithCancel(ctx)
 	var commits atomic.Int32

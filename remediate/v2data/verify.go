@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	client "go.etcd.io/etcd/client/v2"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -164,8 +165,9 @@ func VerifyCopy(ctx context.Context, kapi client.KeysAPI, v3 *clientv3.Client, p
 	return rep, nil
 }
 
-// txnGets runs gets in one read-only transaction (one revision for all) and
-// returns each one's key-values.
+// txnGets runs gets in read-only transactions and returns each one's
+// key-values: one transaction (one revision) when the server allows that
+// many operations, halves otherwise (a --max-txn-ops below 128).
 func txnGets(ctx context.Context, v3 *clientv3.Client, gets []clientv3.Op) ([][]*mvccpb.KeyValue, error) {
 	var resp *clientv3.TxnResponse
 	err := leases.Retry(ctx, func() (err error) {
@@ -174,6 +176,18 @@ func txnGets(ctx context.Context, v3 *clientv3.Client, gets []clientv3.Op) ([][]
 		resp, err = v3.Txn(tctx).Then(gets...).Commit()
 		return err
 	})
+	if errors.Is(err, rpctypes.ErrTooManyOps) && len(gets) > 1 {
+		half := len(gets) / 2
+		first, err := txnGets(ctx, v3, gets[:half])
+		if err != nil {
+			return nil, err
+		}
+		rest, err := txnGets(ctx, v3, gets[half:])
+		if err != nil {
+			return nil, err
+		}
+		return append(first, rest...), nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read %d v3 keys: %w", len(gets), err)
 	}
