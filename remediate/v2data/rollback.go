@@ -1,0 +1,177 @@
+package v2data
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	client "go.etcd.io/etcd/client/v2"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdaudit/etcdaudit/remediate/leases"
+)
+
+// ReimportReport says what Reimport restored.
+type ReimportReport struct {
+	Keys int `json:"keys"`
+	Dirs int `json:"dirs"`
+	// AlreadyThere are keys v2 holds with the dump's value.
+	AlreadyThere int `json:"already_there"`
+	// Expired are keys and directories whose TTL ran out since the dump.
+	Expired KeyList `json:"expired"`
+	// Conflicts are keys v2 holds with another value now: not overwritten.
+	Conflicts KeyList `json:"conflicts"`
+}
+
+// Reimport restores the v2 data of a dump (after checking the dump against
+// want): directories first, then keys, each created only where nothing is
+// (prevExist=false), with what is left of its TTL; a key whose TTL ran out
+// since the dump is not restored. A key v2 holds with another value is kept
+// and reported, and Reimport then returns an error.
+func Reimport(ctx context.Context, kapi client.KeysAPI, dumpPath string, want DumpInfo) (ReimportReport, error) {
+	var rep ReimportReport
+	if err := VerifyDump(dumpPath, want); err != nil {
+		return rep, fmt.Errorf("re-import v2: %w", err)
+	}
+	var keys []Entry
+	var mu sync.Mutex
+	ttlLeft := func(e Entry) (time.Duration, bool) {
+		if e.Expiration == nil {
+			return 0, true
+		}
+		left := time.Until(*e.Expiration)
+		return left, left >= time.Second
+	}
+	err := ReadDump(dumpPath, nil, func(e Entry) error {
+		if !e.Dir {
+			keys = append(keys, e)
+			return nil
+		}
+		ttl, ok := ttlLeft(e)
+		if !ok {
+			rep.Expired.add(e.Key)
+			return nil
+		}
+		sctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
+		_, err := kapi.Set(sctx, e.Key, "", &client.SetOptions{Dir: true, PrevExist: client.PrevNoExist, TTL: ttl.Round(time.Second)})
+		cancel()
+		switch {
+		case err == nil:
+			rep.Dirs++
+		case v2Code(err) == client.ErrorCodeNodeExist: // there already (a parent made by a key, or never deleted)
+		default:
+			return fmt.Errorf("v2 mkdir %q: %w", e.Key, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return rep, fmt.Errorf("re-import v2: %w", err)
+	}
+	err = parallel(ctx, len(keys), func(i int) error {
+		e := keys[i]
+		ttl, ok := ttlLeft(e)
+		if !ok {
+			mu.Lock()
+			rep.Expired.add(e.Key)
+			mu.Unlock()
+			return nil
+		}
+		sctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
+		_, err := kapi.Set(sctx, e.Key, e.Value, &client.SetOptions{PrevExist: client.PrevNoExist, TTL: ttl.Round(time.Second)})
+		cancel()
+		if v2Code(err) == client.ErrorCodeNodeExist {
+			gctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
+			resp, gerr := kapi.Get(gctx, e.Key, nil)
+			cancel()
+			if gerr != nil {
+				return fmt.Errorf("v2 get %q: %w", e.Key, gerr)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if resp.Node.Value == e.Value && !resp.Node.Dir {
+				rep.AlreadyThere++
+			} else {
+				rep.Conflicts.add(e.Key)
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("v2 set %q: %w", e.Key, err)
+		}
+		mu.Lock()
+		rep.Keys++
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return rep, fmt.Errorf("re-import v2: %w", err)
+	}
+	if rep.Conflicts.Count > 0 {
+		return rep, fmt.Errorf("re-import v2: %d keys hold another value now, kept: %q", rep.Conflicts.Count, rep.Conflicts.Keys)
+	}
+	return rep, nil
+}
+
+// DeleteReport says what DeleteCopied removed and what it left.
+type DeleteReport struct {
+	Deleted int `json:"deleted"`
+	// Changed are keys rewritten since the copy (another mod revision):
+	// kept. Gone were deleted already (or expired).
+	Changed KeyList `json:"changed"`
+	Gone    KeyList `json:"gone"`
+}
+
+// DeleteCopied undoes a copy in v3: each written key is deleted by its exact
+// name and only while it still has the mod revision the copy gave it (a
+// transaction comparing it), never by prefix, so a key someone rewrote
+// since is kept and reported. Leases are left to expire: revoking one would
+// delete whatever else was attached to it since.
+func DeleteCopied(ctx context.Context, v3 *clientv3.Client, written []KeyRev) (DeleteReport, error) {
+	var rep DeleteReport
+	maxOps := leases.DefaultMaxTxnOps
+	todo := append([]KeyRev(nil), written...)
+	for len(todo) > 0 {
+		n := min(len(todo), maxOps)
+		part := todo[:n]
+		cmps := make([]clientv3.Cmp, n)
+		dels := make([]clientv3.Op, n)
+		gets := make([]clientv3.Op, n)
+		for i, w := range part {
+			cmps[i] = clientv3.Compare(clientv3.ModRevision(w.Key), "=", w.ModRevision)
+			dels[i] = clientv3.OpDelete(w.Key)
+			gets[i] = clientv3.OpGet(w.Key, clientv3.WithKeysOnly())
+		}
+		tctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
+		resp, err := v3.Txn(tctx).If(cmps...).Then(dels...).Else(gets...).Commit()
+		cancel()
+		if errors.Is(err, rpctypes.ErrTooManyOps) && n > 1 {
+			maxOps = max(1, n/2)
+			continue
+		}
+		if err != nil {
+			return rep, fmt.Errorf("delete copied keys from %q: %w", part[0].Key, err)
+		}
+		todo = todo[n:]
+		if resp.Succeeded {
+			rep.Deleted += n
+			continue
+		}
+		var again []KeyRev
+		for i, r := range resp.Responses {
+			kvs := r.GetResponseRange().GetKvs()
+			switch {
+			case len(kvs) == 0:
+				rep.Gone.add(part[i].Key)
+			case kvs[0].ModRevision != part[i].ModRevision:
+				rep.Changed.add(part[i].Key)
+			default:
+				again = append(again, part[i])
+			}
+		}
+		todo = append(again, todo...)
+	}
+	return rep, nil
+}
