@@ -1,4 +1,4 @@
-// Command etcdutl is etcd's offline tool (snapshot restore and status, defrag)
+// Command etcdutl is etcd's offline tool (snapshot restore and status, defrag, check v2store)
 // built from the Go module proxy for the test host stand-in: etcd's own
 // go.mod carries replace directives, so `go install` is refused, and its
 // main package cannot be imported; this wrapper assembles the same commands.
