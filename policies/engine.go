@@ -47,6 +47,8 @@ type Config struct {
 	Controls []string
 	// Tags keep only controls carrying at least one of them.
 	Tags []string
+	// AllowNetBuiltins lets policies call NetBuiltins (see sandbox.go).
+	AllowNetBuiltins bool
 }
 
 // Engine holds compiled policies and prepared queries. It is safe for
@@ -101,7 +103,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, &ProblemsError{Problems: probs}
 	}
 	ctrls, probs := extractControls(mods)
-	compiler, cprobs := compile(mods)
+	compiler, cprobs := compile(mods, cfg.AllowNetBuiltins)
 	probs = append(probs, cprobs...)
 	if len(probs) > 0 {
 		sortProblems(probs)

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/etcdaudit/etcdaudit/collectors"
 	"github.com/etcdaudit/etcdaudit/policies"
@@ -26,6 +28,7 @@ type judgeFlags struct {
 	noBuiltin  bool
 	controls   []string
 	tags       []string
+	allowNet   bool
 	waivers    string
 	strict     bool
 	reports    []string
@@ -43,6 +46,7 @@ func addJudgeFlags(cmd *cobra.Command) *judgeFlags {
 	fs.BoolVar(&j.noBuiltin, "no-builtin", false, "run only the controls from --policy (bundled helper libraries and data stay)")
 	fs.StringSliceVar(&j.controls, "controls", nil, "run only these control ids or globs (ETCD-V2-*), comma-separated")
 	fs.StringSliceVar(&j.tags, "tags", nil, "run only controls with one of these tags, comma-separated")
+	addAllowNetFlag(fs, &j.allowNet)
 	fs.StringVar(&j.waivers, "waivers", "", "waivers file (YAML)")
 	fs.BoolVar(&j.strict, "strict", false, "exit 101 when a control was skipped (and nothing failed)")
 	fs.StringArrayVar(&j.reports, "report", nil, "FORMAT[:PATH] (cli, json, junit, html, markdown, prometheus); repeatable; default cli on stdout")
@@ -80,6 +84,7 @@ func (j *judgeFlags) setup(ctx context.Context) (*judgeSetup, error) {
 	eng, err := policies.New(ctx, policies.Config{
 		PolicyDirs: j.policyDirs, DataFiles: j.dataFiles, NoBuiltin: j.noBuiltin,
 		Controls: j.controls, Tags: j.tags,
+		AllowNetBuiltins: j.allowNet,
 	})
 	if err != nil {
 		return nil, err
@@ -156,6 +161,12 @@ Exit codes: 0 nothing failed or errored (waived counts as passed, skips allowed)
 		return a.judgeAndReport(cmd.Context(), j, s, facts)
 	}
 	return cmd
+}
+
+// addAllowNetFlag adds --allow-net-builtins, shared by scan, eval and policy.
+func addAllowNetFlag(fs *pflag.FlagSet, allow *bool) {
+	fs.BoolVar(allow, strings.TrimPrefix(policies.AllowNetFlag, "--"), false,
+		"let policies call "+strings.Join(policies.NetBuiltins, ", ")+" (left out by default: a policy must not reach the network)")
 }
 
 // readFactsFile reads and checks a facts document: JSON of the known schema.
