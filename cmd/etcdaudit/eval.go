@@ -29,6 +29,8 @@ type judgeFlags struct {
 	controls   []string
 	tags       []string
 	allowNet   bool
+	evalTime   time.Duration
+	noOptimize bool
 	waivers    string
 	strict     bool
 	reports    []string
@@ -47,6 +49,10 @@ func addJudgeFlags(cmd *cobra.Command) *judgeFlags {
 	fs.StringSliceVar(&j.controls, "controls", nil, "run only these control ids or globs (ETCD-V2-*), comma-separated")
 	fs.StringSliceVar(&j.tags, "tags", nil, "run only controls with one of these tags, comma-separated")
 	addAllowNetFlag(fs, &j.allowNet)
+	fs.DurationVar(&j.evalTime, "eval-timeout", policies.DefaultEvalTimeout, "deadline of each evaluation (one subject's controls): a control still running then is an error result, and the scan goes on")
+	// Benchmarks and bug reports: judge without the engine's optimisations.
+	fs.BoolVar(&j.noOptimize, "no-optimize", false, "evaluate every control per subject, without reusing verdicts")
+	_ = fs.MarkHidden("no-optimize")
 	fs.StringVar(&j.waivers, "waivers", "", "waivers file (YAML)")
 	fs.BoolVar(&j.strict, "strict", false, "exit 101 when a control was skipped (and nothing failed)")
 	fs.StringArrayVar(&j.reports, "report", nil, "FORMAT[:PATH] (cli, json, junit, html, markdown, prometheus); repeatable; default cli on stdout")
@@ -84,7 +90,7 @@ func (j *judgeFlags) setup(ctx context.Context) (*judgeSetup, error) {
 	eng, err := policies.New(ctx, policies.Config{
 		PolicyDirs: j.policyDirs, DataFiles: j.dataFiles, NoBuiltin: j.noBuiltin,
 		Controls: j.controls, Tags: j.tags,
-		AllowNetBuiltins: j.allowNet,
+		AllowNetBuiltins: j.allowNet, EvalTimeout: j.evalTime, NoOptimize: j.noOptimize,
 	})
 	if err != nil {
 		return nil, err
