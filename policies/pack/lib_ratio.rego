@@ -12,17 +12,10 @@ package etcdaudit.lib.ratio
 # 0.95) is compared as the fraction n/d it denotes, in integers:
 # part * d > n * whole. Any other number (exponent form) is compared
 # through OPA's division.
-exceeds(part, whole, ratio) if {
+exceeds(part, whole, ratio) := part * d > n * whole if {
 	whole > 0
 	[n, d] := scale(ratio)
-	part * d > n * whole
-}
-
-exceeds(part, whole, ratio) if {
-	whole > 0
-	not scale(ratio)
-	part / whole > ratio
-}
+} else := part / whole > ratio if whole > 0
 
 # scale(t) is [n, d] with t = n/d exactly (d a power of ten), for a number
 # written as a plain decimal ("0.8", "1", "-0.25"); undefined for exponent
