@@ -5,8 +5,9 @@
 # prints the min CPU (user+sys) and wall seconds. Servers are stopped on exit.
 #   scripts/bench/scan-engine.sh "bin/etcdaudit scan" "bin/etcdaudit scan --no-optimize"
 set -uo pipefail
-ETCD=${ETCDAUDIT_ETCD_DIR:-/work/main/.cache/etcd}/v3.5.35/etcd
-WORK=$(mktemp -d /tmp/eng-scan.XXXXXX)
+cd "$(dirname "$0")/../.."
+ETCD=${ETCDAUDIT_ETCD_DIR:-$PWD/.cache/etcd}/v3.5.35/etcd
+WORK=$(mktemp -d /tmp/etcdaudit-scan-engine.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
