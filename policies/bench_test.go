@@ -2,7 +2,11 @@ package policies
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -162,4 +166,31 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestWriteBenchFacts writes the synthetic fleet as a facts file for the
+// end-to-end `etcdaudit eval --facts` benchmark (scripts/bench/policies.sh):
+// BENCH_FACTS_OUT=path BENCH_FACTS_MEMBERS=10000 [BENCH_FACTS_WORST=1].
+// Without BENCH_FACTS_OUT it checks that the file round-trips.
+func TestWriteBenchFacts(t *testing.T) {
+	out := os.Getenv("BENCH_FACTS_OUT")
+	n, _ := strconv.Atoi(os.Getenv("BENCH_FACTS_MEMBERS"))
+	if out == "" {
+		out, n = filepath.Join(t.TempDir(), "facts.json"), 20
+	}
+	if n <= 0 {
+		n = 10000
+	}
+	f := syntheticFleet(n, os.Getenv("BENCH_FACTS_WORST") != "")
+	b, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var back collectors.Facts
+	if err := json.Unmarshal(b, &back); err != nil || countMembers(&back) != n {
+		t.Fatalf("facts file does not round-trip: %v, %d members", err, countMembers(&back))
+	}
 }

@@ -11,7 +11,7 @@
 // member is unreachable) or skipped (the collector was not run or the
 // server cannot answer): a missing fact is never a pass.
 //
-// Input per subject (see input.go): member controls get input.member (one
+// Input per subject (built by internal/regoeval): member controls get input.member (one
 // collectors.MemberFacts), input.cluster (its cluster's facts without the
 // members list) and input.fleet ({inventory}); cluster controls get
 // input.cluster (with members) and input.fleet; fleet controls get
@@ -24,12 +24,11 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"sync"
+	"time"
 
-	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
+	"github.com/etcdaudit/etcdaudit/internal/regoeval"
 	"github.com/etcdaudit/etcdaudit/results"
 )
 
@@ -47,44 +46,32 @@ type Config struct {
 	Controls []string
 	// Tags keep only controls carrying at least one of them.
 	Tags []string
+	// AllowNetBuiltins lets policies call NetBuiltins (see sandbox.go).
+	AllowNetBuiltins bool
+	// EvalTimeout is the deadline of each evaluation of one subject's
+	// controls; 0 means DefaultEvalTimeout. A control still running then
+	// is an error result naming it and the deadline, is not evaluated
+	// again in that scan, and the scan goes on.
+	EvalTimeout time.Duration
+	// NoOptimize judges every control per subject, without reusing
+	// verdicts (benchmarks, and ruling the optimiser out of a bug).
+	NoOptimize bool
 }
+
+// DefaultEvalTimeout bounds one subject's evaluation: the bundled pack
+// judges a member in well under a millisecond.
+const DefaultEvalTimeout = 10 * time.Second
 
 // Engine holds compiled policies and prepared queries. It is safe for
 // concurrent use: evaluation never writes the store.
 type Engine struct {
 	all      []*control
 	selected []*control
-	compiler *ast.Compiler
-	store    storage.Store
 	data     map[string]any
-	scopes   map[results.Scope]*scopeQuery
-	// memoRules are helper rules member queries share across members.
-	memoRules memoRules
-	// shape is the part of the facts the selected controls can read
-	// (nil: all of it); only that is converted (prune.go).
-	shape *shape
-
-	mu     sync.Mutex
-	single map[string]*query // per-control queries, built on a failed evaluation only
-}
-
-// scopeQuery judges one scope: controls in one joint query per subject,
-// plus (member scope) memo groups judged once per distinct input values.
-// A member control whose skip rules read only narrow facts while its deny
-// rules do not is split: deny in the joint query, skip in a memo group.
-type scopeQuery struct {
-	order  []*control // every control of the scope, sorted by id
-	joint  []part     // judged per subject by pq
-	pq     *query
-	groups []*memoGroup
-}
-
-// part is what one query yields for one control: its deny messages, its
-// skip reasons, or both; idx is the control's place in scopeQuery.order.
-type part struct {
-	c          *control
-	idx        int
-	deny, skip bool
+	// scopes are the selected controls of each scope, sorted by id: the
+	// order of the evaluator's verdicts.
+	scopes map[results.Scope][]*control
+	eval   *regoeval.Evaluator
 }
 
 // New loads, checks and compiles every policy, loads the data, and prepares
@@ -101,7 +88,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, &ProblemsError{Problems: probs}
 	}
 	ctrls, probs := extractControls(mods)
-	compiler, cprobs := compile(mods)
+	compiler, cprobs := compile(mods, cfg.AllowNetBuiltins)
 	probs = append(probs, cprobs...)
 	if len(probs) > 0 {
 		sortProblems(probs)
@@ -118,114 +105,32 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{
-		all:      ctrls,
-		selected: sel,
-		compiler: compiler,
-		data:     data,
-		store: inmem.NewFromObjectWithOpts(map[string]any{"etcdaudit": data},
-			inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true)),
-		scopes: map[results.Scope]*scopeQuery{},
-		single: map[string]*query{},
+	e := &Engine{all: ctrls, selected: sel, data: data, scopes: map[results.Scope][]*control{}}
+	for _, c := range sel {
+		e.scopes[c.Scope] = append(e.scopes[c.Scope], c)
 	}
-	if !noMemo {
-		e.memoRules = findMemoRules(compiler)
+	evalControls := func(s results.Scope) []regoeval.Control {
+		cs := e.scopes[s]
+		slices.SortStableFunc(cs, func(a, b *control) int { return strings.Compare(a.ID, b.ID) })
+		out := make([]regoeval.Control, len(cs))
+		for i, c := range cs {
+			out[i] = regoeval.Control{ID: c.ID, Ref: c.ref, HasDeny: c.hasDeny, HasSkip: c.hasSkip}
+		}
+		return out
 	}
-	for _, scope := range []results.Scope{results.ScopeMember, results.ScopeCluster, results.ScopeFleet} {
-		var cs []*control
-		for _, c := range sel {
-			if c.Scope == scope {
-				cs = append(cs, c)
-			}
-		}
-		if len(cs) == 0 {
-			continue
-		}
-		q, err := e.prepareScope(ctx, scope, cs, !noMemo)
-		if err != nil {
-			return nil, fmt.Errorf("prepare %s query: %w", scope, err)
-		}
-		e.scopes[scope] = q
+	store := inmem.NewFromObjectWithOpts(map[string]any{"etcdaudit": data},
+		inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true))
+	timeout := cfg.EvalTimeout
+	if timeout <= 0 {
+		timeout = DefaultEvalTimeout
 	}
-	if !noPrune {
-		e.shape = e.factsShape()
+	e.eval, err = regoeval.New(ctx, compiler, store, regoeval.Scopes{
+		Member: evalControls(results.ScopeMember), Cluster: evalControls(results.ScopeCluster), Fleet: evalControls(results.ScopeFleet),
+	}, regoeval.Options{Timeout: timeout, NoOptimize: cfg.NoOptimize})
+	if err != nil {
+		return nil, fmt.Errorf("prepare queries: %w", err)
 	}
 	return e, nil
-}
-
-// noMemo turns memo groups off (tests compare both ways).
-var noMemo = false
-
-func (e *Engine) prepareScope(ctx context.Context, scope results.Scope, cs []*control, memo bool) (*scopeQuery, error) {
-	q := &scopeQuery{order: slices.Clone(cs)}
-	slices.SortStableFunc(q.order, func(a, b *control) int { return strings.Compare(a.ID, b.ID) })
-	byPaths := map[string]*memoGroup{}
-	group := func(paths []memoPath, p part) {
-		k := pathsKey(paths)
-		g := byPaths[k]
-		if g == nil {
-			g = &memoGroup{paths: paths}
-			byPaths[k] = g
-			q.groups = append(q.groups, g)
-		}
-		g.parts = append(g.parts, p)
-	}
-	for idx, c := range q.order {
-		whole := part{c: c, idx: idx, deny: true, skip: true}
-		if memo && scope == results.ScopeMember {
-			if paths, ok := inputPaths(e.compiler, c.ref); ok {
-				group(paths, whole)
-				continue
-			}
-			if c.hasSkip {
-				if paths, ok := inputPaths(e.compiler, c.ref.Append(ast.StringTerm("skip"))); ok {
-					q.joint = append(q.joint, part{c: c, idx: idx, deny: true})
-					group(paths, part{c: c, idx: idx, skip: true})
-					continue
-				}
-			}
-		}
-		q.joint = append(q.joint, whole)
-	}
-	var err error
-	if len(q.joint) > 0 {
-		if q.pq, err = e.prepare(ctx, q.joint); err != nil {
-			return nil, err
-		}
-	}
-	for _, g := range q.groups {
-		if g.pq, err = e.prepare(ctx, g.parts); err != nil {
-			return nil, err
-		}
-	}
-	return q, nil
-}
-
-// verdictsQuery builds `verdicts := [[deny, skip], …]` over the parts:
-// one evaluation yields every control's messages. A partial set rule with
-// no matching body is the empty set; a package without the rule, or a part
-// that does not yield it, gets set() so no ref is undefined (an undefined
-// complete rule falls back to judging each control alone).
-func verdictsQuery(ps []part) string {
-	var b strings.Builder
-	b.WriteString("verdicts := [")
-	for i, pt := range ps {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		c := pt.c
-		p := c.ref.String()
-		deny, skip := "set()", "set()"
-		if c.hasDeny && pt.deny {
-			deny = p + ".deny"
-		}
-		if c.hasSkip && pt.skip {
-			skip = p + ".skip"
-		}
-		fmt.Fprintf(&b, "[%s, %s]", deny, skip)
-	}
-	b.WriteString("]")
-	return b.String()
 }
 
 // selectControls applies --controls (ids or globs) and --tags. A pattern or

@@ -156,7 +156,7 @@ func TestSelection(t *testing.T) {
 		t.Errorf("selected %s", got)
 	}
 	// Unselected controls are not in any query: only member scope is prepared.
-	if e.scopes[results.ScopeCluster] != nil || e.scopes[results.ScopeFleet] != nil || e.scopes[results.ScopeMember].count() != 3 {
+	if e.scopes[results.ScopeCluster] != nil || e.scopes[results.ScopeFleet] != nil || len(e.scopes[results.ScopeMember]) != 3 {
 		t.Errorf("queries prepared for unselected controls: %+v", e.scopes)
 	}
 	e, err = New(context.Background(), Config{Tags: []string{"security"}, Controls: []string{"ETCD-SEC-*"}})

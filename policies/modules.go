@@ -184,15 +184,15 @@ func astProblems(err error, file string) []Problem {
 	return []Problem{{File: file, Message: err.Error()}}
 }
 
-// compile compiles parsed modules once; the compiler is shared by every
-// prepared query.
-func compile(mods map[string]*ast.Module) (*ast.Compiler, []Problem) {
-	c := ast.NewCompiler().WithEnablePrintStatements(false)
+// compile compiles parsed modules once, in the sandbox (see sandbox.go);
+// the compiler is shared by every prepared query.
+func compile(mods map[string]*ast.Module, allowNet bool) (*ast.Compiler, []Problem) {
+	c := newCompiler(allowNet)
 	c.Compile(mods)
 	if c.Failed() {
 		var probs []Problem
 		for _, e := range c.Errors {
-			probs = append(probs, locProblem(e.Location, "", e.Message))
+			probs = append(probs, explainSandbox(locProblem(e.Location, "", e.Message)))
 		}
 		return nil, probs
 	}

@@ -9,7 +9,7 @@ import (
 // TestPackRegoTests runs the bundled pack's *_test.rego files: every
 // control's pass, fail, skip and missing-fact cases.
 func TestPackRegoTests(t *testing.T) {
-	rs, err := RunTests(context.Background(), nil, false, nil, "")
+	rs, err := RunTests(context.Background(), Config{}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,11 +21,12 @@ type TestResult struct {
 }
 
 // RunTests runs every test_* rule of the *_test.rego files (bundled unless
-// noBuiltin, and under dirs) the way `opa test` does, against the same data
-// the engine uses (dataFiles merged over the bundled data). filter is a
-// regular expression on test names; empty runs all.
-func RunTests(ctx context.Context, dirs []string, noBuiltin bool, dataFiles []string, filter string) ([]TestResult, error) {
-	srcs, err := loadSources(dirs, noBuiltin, true)
+// cfg.NoBuiltin, and under cfg.PolicyDirs) the way `opa test` does, against
+// the same data the engine uses (cfg.DataFiles merged over the bundled
+// data), in the same sandbox (cfg.AllowNetBuiltins). filter is a regular
+// expression on test names; empty runs all.
+func RunTests(ctx context.Context, cfg Config, filter string) ([]TestResult, error) {
+	srcs, err := loadSources(cfg.PolicyDirs, cfg.NoBuiltin, true)
 	if err != nil {
 		return nil, err
 	}
@@ -34,19 +35,24 @@ func RunTests(ctx context.Context, dirs []string, noBuiltin bool, dataFiles []st
 		sortProblems(probs)
 		return nil, &ProblemsError{Problems: probs}
 	}
-	data, err := LoadData(dataFiles)
+	data, err := LoadData(cfg.DataFiles)
 	if err != nil {
 		return nil, err
 	}
 	store := inmem.NewFromObjectWithOpts(map[string]any{"etcdaudit": data}, inmem.OptRoundTripOnWrite(false))
 	ch, err := tester.NewRunner().
 		SetStore(store).
+		SetCompiler(newCompiler(cfg.AllowNetBuiltins).WithEnablePrintStatements(true)).
 		SetModules(mods).
 		Filter(filter).
 		SetTimeout(30*time.Second).
 		RunTests(ctx, nil)
 	if err != nil {
-		return nil, &ProblemsError{Problems: astProblems(err, "")}
+		probs := astProblems(err, "")
+		for i := range probs {
+			probs[i] = explainSandbox(probs[i])
+		}
+		return nil, &ProblemsError{Problems: probs}
 	}
 	var out []TestResult
 	for r := range ch {

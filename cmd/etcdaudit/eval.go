@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/etcdaudit/etcdaudit/collectors"
 	"github.com/etcdaudit/etcdaudit/internal/inputfile"
@@ -26,6 +28,9 @@ type judgeFlags struct {
 	noBuiltin  bool
 	controls   []string
 	tags       []string
+	allowNet   bool
+	evalTime   time.Duration
+	noOptimize bool
 	waivers    string
 	strict     bool
 	reports    []string
@@ -43,6 +48,11 @@ func addJudgeFlags(cmd *cobra.Command) *judgeFlags {
 	fs.BoolVar(&j.noBuiltin, "no-builtin", false, "run only the controls from --policy (bundled helper libraries and data stay)")
 	fs.StringSliceVar(&j.controls, "controls", nil, "run only these control ids or globs (ETCD-V2-*), comma-separated")
 	fs.StringSliceVar(&j.tags, "tags", nil, "run only controls with one of these tags, comma-separated")
+	addAllowNetFlag(fs, &j.allowNet)
+	fs.DurationVar(&j.evalTime, "eval-timeout", policies.DefaultEvalTimeout, "deadline of each evaluation (one subject's controls): a control still running then is an error result, and the scan goes on")
+	// Benchmarks and bug reports: judge without the engine's optimisations.
+	fs.BoolVar(&j.noOptimize, "no-optimize", false, "evaluate every control per subject, without reusing verdicts")
+	_ = fs.MarkHidden("no-optimize")
 	fs.StringVar(&j.waivers, "waivers", "", "waivers file (YAML)")
 	fs.BoolVar(&j.strict, "strict", false, "exit 101 when a control was skipped (and nothing failed)")
 	fs.StringArrayVar(&j.reports, "report", nil, "FORMAT[:PATH] (cli, json, junit, html, markdown, prometheus); repeatable; default cli on stdout")
@@ -80,6 +90,7 @@ func (j *judgeFlags) setup(ctx context.Context) (*judgeSetup, error) {
 	eng, err := policies.New(ctx, policies.Config{
 		PolicyDirs: j.policyDirs, DataFiles: j.dataFiles, NoBuiltin: j.noBuiltin,
 		Controls: j.controls, Tags: j.tags,
+		AllowNetBuiltins: j.allowNet, EvalTimeout: j.evalTime, NoOptimize: j.noOptimize,
 	})
 	if err != nil {
 		return nil, err
@@ -156,6 +167,12 @@ Exit codes: 0 nothing failed or errored (waived counts as passed, skips allowed)
 		return a.judgeAndReport(cmd.Context(), j, s, facts)
 	}
 	return cmd
+}
+
+// addAllowNetFlag adds --allow-net-builtins, shared by scan, eval and policy.
+func addAllowNetFlag(fs *pflag.FlagSet, allow *bool) {
+	fs.BoolVar(allow, strings.TrimPrefix(policies.AllowNetFlag, "--"), false,
+		"let policies call "+strings.Join(policies.NetBuiltins, ", ")+" (left out by default: a policy must not reach the network)")
 }
 
 // readFactsFile reads and checks a facts document: JSON of the known

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/etcdaudit/etcdaudit/results"
@@ -119,5 +122,43 @@ func TestPolicyCommands(t *testing.T) {
 		if code != c.code || !strings.Contains(out+stderr, c.want) {
 			t.Errorf("%v: exit %d, want %d with %q\n%s%s", c.args, code, c.code, c.want, tail(out), stderr)
 		}
+	}
+}
+
+// TestEvalSandbox: a --policy calling http.send stops eval and policy test
+// with the file, line, builtin and flag, and the listener receives
+// nothing; with --allow-net-builtins the control reaches it once per
+// member.
+func TestEvalSandbox(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	dir := t.TempDir()
+	src := "# METADATA\n# title: exfil\n# custom:\n#   id: TEST-EXFIL-001\n#   impact: 0.5\n#   scope: member\npackage etcdaudit.controls.test.exfil\n\n" +
+		"deny contains \"sent\" if {\n\thttp.send({\"method\": \"GET\", \"url\": sprintf(\"" + srv.URL + "/exfil?m=%s\", [input.member.name])}).status_code == 200\n}\n"
+	file := filepath.Join(dir, "exfil.rego")
+	if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := file + ":10: builtin http.send is not allowed"
+	for _, args := range [][]string{
+		{"eval", "--facts", facts("seed-3.1.json"), "--policy", dir},
+		{"policy", "test", dir},
+		{"policy", "check", dir},
+	} {
+		code, out, stderr := runCLI(t, args...)
+		if code != 1 || !strings.Contains(out+stderr, want) || !strings.Contains(out+stderr, "--allow-net-builtins") {
+			t.Errorf("%v: exit %d, want 1 with %q and the flag\n%s%s", args, code, want, tail(out), stderr)
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("the listener received %d requests without the flag", n)
+	}
+	code, out, stderr := runCLI(t, "eval", "--facts", facts("seed-3.1.json"), "--policy", dir, "--no-builtin", "--allow-net-builtins")
+	if code != 100 || !strings.Contains(out, "TEST-EXFIL-001") {
+		t.Errorf("with --allow-net-builtins: exit %d, want 100 (the control fails)\n%s%s", code, tail(out), stderr)
+	}
+	if n := hits.Load(); n != 3 {
+		t.Errorf("with --allow-net-builtins the listener received %d requests, want 3 (one per member)", n)
 	}
 }

@@ -86,6 +86,7 @@ func orDash(s string) string {
 func newPolicyTestCmd(a *app) *cobra.Command {
 	var (
 		noBuiltin bool
+		allowNet  bool
 		dataFiles []string
 		run       string
 		verbose   bool
@@ -100,7 +101,7 @@ when a test fails or errors.`,
   etcdaudit policy test ./our-controls --run 'v2'
   etcdaudit policy test ./our-controls --no-builtin -v`,
 		RunE: func(cmd *cobra.Command, dirs []string) error {
-			rs, err := policies.RunTests(cmd.Context(), dirs, noBuiltin, dataFiles, run)
+			rs, err := policies.RunTests(cmd.Context(), policies.Config{PolicyDirs: dirs, NoBuiltin: noBuiltin, DataFiles: dataFiles, AllowNetBuiltins: allowNet}, run)
 			if err != nil {
 				return &exitError{code: results.ExitTool, err: err}
 			}
@@ -149,6 +150,7 @@ when a test fails or errors.`,
 	fs.BoolVar(&noBuiltin, "no-builtin", false, "test only DIRs (bundled helper libraries and data stay)")
 	fs.StringArrayVar(&dataFiles, "data", nil, "data file merged over the bundled data; repeatable")
 	fs.StringVar(&run, "run", "", "run only tests whose name matches this regular expression")
+	addAllowNetFlag(fs, &allowNet)
 	fs.BoolVarP(&verbose, "verbose", "v", false, "list every test, not just failures")
 	return cmd
 }
@@ -156,6 +158,7 @@ when a test fails or errors.`,
 func newPolicyCheckCmd(a *app) *cobra.Command {
 	var (
 		noBuiltin bool
+		allowNet  bool
 		dataFiles []string
 	)
 	cmd := &cobra.Command{
@@ -167,7 +170,7 @@ an unknown scope or needed fact; and every --data file's type errors. Exit 1 on 
 		Example: `  etcdaudit policy check
   etcdaudit policy check ./our-controls --data baseline-override.yaml`,
 		RunE: func(cmd *cobra.Command, dirs []string) error {
-			e, err := policies.New(cmd.Context(), policies.Config{PolicyDirs: dirs, NoBuiltin: noBuiltin, DataFiles: dataFiles})
+			e, err := policies.New(cmd.Context(), policies.Config{PolicyDirs: dirs, NoBuiltin: noBuiltin, DataFiles: dataFiles, AllowNetBuiltins: allowNet})
 			if err != nil {
 				return &exitError{code: results.ExitTool, err: err}
 			}
@@ -183,5 +186,6 @@ an unknown scope or needed fact; and every --data file's type errors. Exit 1 on 
 	fs := cmd.Flags()
 	fs.BoolVar(&noBuiltin, "no-builtin", false, "check only DIRs")
 	fs.StringArrayVar(&dataFiles, "data", nil, "data file to check (merged over the bundled data); repeatable")
+	addAllowNetFlag(fs, &allowNet)
 	return cmd
 }

@@ -70,6 +70,8 @@ and the waivers are re-read before each scan; the policies are compiled once at 
 	fs.BoolVar(&o.policy.NoBuiltin, "no-builtin", false, "leave out the bundled control pack")
 	fs.StringSliceVar(&o.policy.Controls, "controls", nil, "only these control ids or globs")
 	fs.StringSliceVar(&o.policy.Tags, "tags", nil, "only controls with one of these tags")
+	addAllowNetFlag(fs, &o.policy.AllowNetBuiltins)
+	fs.DurationVar(&o.policy.EvalTimeout, "eval-timeout", policies.DefaultEvalTimeout, "deadline of each evaluation (one subject's controls); a control still running then is an error result")
 	fs.StringVar(&o.waivers, "waivers", "", "waivers file (re-read before each scan)")
 	addDriftFlags(fs, &o.drift)
 

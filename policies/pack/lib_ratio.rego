@@ -1,19 +1,25 @@
 # METADATA
 # description: >-
-#   Exact threshold tests that stay cheap for every member. OPA 1.20 does
-#   non-integer arithmetic in arbitrary precision and compares unequal
-#   non-integers through exact rationals, which cost more than the rest of a
-#   member's judgement; integers it multiplies with big.Int (no rounding, no
-#   decimal formatting) and compares in int64.
-#   A decimal threshold t is written once as n/d (integers, d a power of
-#   ten), so a/b > t becomes the integer test a*d > n*b (b > 0).
+#   exceeds(part, whole, ratio) is part / whole > ratio, exact at the
+#   boundary. OPA divides non-integers with a 64-bit mantissa, so a share
+#   computed by division can land a hair above a threshold it equals
+#   (1 - 960/1000 > 0.04 holds in OPA). Controls that compare a share of
+#   two byte counts with a threshold from the baseline call exceeds.
 package etcdaudit.lib.ratio
 
-# scale(t) is [n, d] with t = n/d exactly, for a number written as a plain
-# decimal ("0.8", "1", "-0.25"). It is undefined for exponent forms and for
-# more digits than a 64-bit mantissa carries exactly; callers then fall
-# back to OPA's own (slower) arithmetic. n = round(t*d) is exact: t*d is an
-# integer, and the float product is off by far less than 1/2.
+# exceeds(part, whole, ratio) holds when part / whole > ratio. whole must be
+# positive (no share of nothing). A ratio written as a plain decimal (0.8,
+# 0.95) is compared as the fraction n/d it denotes, in integers:
+# part * d > n * whole. Any other number (exponent form) is compared
+# through OPA's division.
+exceeds(part, whole, ratio) := part * d > n * whole if {
+	whole > 0
+	[n, d] := scale(ratio)
+} else := part / whole > ratio if whole > 0
+
+# scale(t) is [n, d] with t = n/d exactly (d a power of ten), for a number
+# written as a plain decimal ("0.8", "1", "-0.25"); undefined for exponent
+# forms and for more digits than a 64-bit float carries exactly.
 scale(t) := [round(t * d), d] if {
 	is_number(t)
 	s := json.marshal(t)
@@ -29,15 +35,3 @@ frac_digits(s) := count(p[1]) if {
 } else := 0
 
 pow10 := [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000, 10000000000, 100000000000, 1000000000000, 10000000000000, 100000000000000, 1000000000000000, 10000000000000000]
-
-# floor_div(a, d) is the integer floor(a/d) for integers a and d > 0,
-# exact: the float quotient only picks the candidates, integer products
-# decide. Undefined if the float quotient is off by more than 1 (numbers
-# beyond 2^64), so callers fall back.
-floor_div(a, d) := max(ls) if {
-	d > 0
-	c := floor(a / d)
-	ls := {l | some l in [c - 1, c, c + 1]; l * d <= a}
-	count(ls) > 0
-	(max(ls) + 1) * d > a
-}

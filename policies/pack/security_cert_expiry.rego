@@ -17,36 +17,20 @@ package etcdaudit.controls.security.cert_expiry
 
 import data.etcdaudit.lib.versions
 
-# This control runs for every member: one deny body and one comparison
-# for a passing member (a fractional day count compares through OPA's
-# exact rational maths, so each comparison counts; docs/performance.md).
-# A certificate fails when expired (days < 0) or when 0 <= days <=
-# cert_expiry_days; bound is the largest day count that can fail, so
-# days <= bound lets through exactly the members the message rules judge
-# (bound is 0 for a negative threshold, where only expired ones fail, and
-# the message rules then leave 0 days unjudged).
-
-bound := limit if {
-	limit := data.etcdaudit.baseline.cert_expiry_days
-	limit >= 0
-} else := 0
+# The expiry date and subject only decorate the messages: facts that carry
+# the days left without them (an older collector, a hand-written facts
+# file) still fail.
+deny contains msg if {
+	s := input.member.security
+	s.cert_days_left < 0
+	msg := sprintf("server certificate (%s) expired on %s, %s days ago: clients verifying it cannot connect; rotate it now", [object.get(s, "cert_subject", "?"), object.get(s, "cert_not_after", "an unrecorded date"), versions.num(0 - s.cert_days_left)])
+}
 
 deny contains msg if {
 	s := input.member.security
-	d := s.cert_days_left
-	d <= bound
-	msg := message(s, d)
-}
-
-# The expiry date and subject only decorate the message: facts that carry
-# the days left without them (an older collector, a hand-written facts
-# file) must still fail, not pass for want of a message.
-message(s, d) := sprintf("server certificate (%s) expired on %s, %s days ago: clients verifying it cannot connect; rotate it now", [object.get(s, "cert_subject", "?"), object.get(s, "cert_not_after", "an unrecorded date"), versions.num(0 - d)]) if {
-	d < 0
-} else := sprintf("server certificate (%s) expires on %s, in %s days (threshold %d): rotate it", [object.get(s, "cert_subject", "?"), object.get(s, "cert_not_after", "an unrecorded date"), versions.num(d), limit]) if {
-	limit := data.etcdaudit.baseline.cert_expiry_days
-	d <= limit
-	d >= 0
+	s.cert_days_left >= 0
+	s.cert_days_left <= data.etcdaudit.baseline.cert_expiry_days
+	msg := sprintf("server certificate (%s) expires on %s, in %s days (threshold %d): rotate it", [object.get(s, "cert_subject", "?"), object.get(s, "cert_not_after", "an unrecorded date"), versions.num(s.cert_days_left), data.etcdaudit.baseline.cert_expiry_days])
 }
 
 skip contains "plain http: no server certificate" if input.member.security.scheme != "https"

@@ -1,4 +1,4 @@
-package policies
+package regoeval
 
 import (
 	"encoding/json"
@@ -33,8 +33,7 @@ func toAST(v any) (ast.Value, error) {
 // sharing them is safe.
 type converter struct {
 	slab  []ast.Term
-	plans map[planKey][]shapedField // see plan
-	items [][2]*ast.Term            // key/value pairs of the objects being built, innermost last
+	items [][2]*ast.Term // key/value pairs of the objects being built, innermost last
 }
 
 // object makes an object of the pairs from base on and drops them: one
@@ -139,7 +138,7 @@ func (c *converter) valueOf(v reflect.Value) (ast.Value, error) {
 		}
 		return obj, nil
 	case reflect.Struct:
-		return c.structObject(v, c.plan(v.Type(), nil))
+		return c.structObject(v)
 	}
 	// Anything else: let encoding/json decide, then convert.
 	b, err := json.Marshal(v.Interface())
@@ -147,6 +146,25 @@ func (c *converter) valueOf(v reflect.Value) (ast.Value, error) {
 		return nil, err
 	}
 	return ast.ValueFromReader(strings.NewReader(string(b)))
+}
+
+// structObject converts the fields of struct v into one object, by
+// encoding/json's rules (tags, omitempty).
+func (c *converter) structObject(v reflect.Value) (ast.Object, error) {
+	base := len(c.items)
+	for _, f := range structFields(v.Type()) {
+		fv := v.Field(f.index)
+		if f.omitEmpty && isEmptyValue(fv) {
+			continue
+		}
+		x, err := c.term(fv)
+		if err != nil {
+			c.items = c.items[:base]
+			return nil, fmt.Errorf("%s: %w", f.name, err)
+		}
+		c.items = append(c.items, [2]*ast.Term{f.key, x})
+	}
+	return c.object(base), nil
 }
 
 type field struct {

@@ -1,4 +1,4 @@
-package policies
+package regoeval
 
 import (
 	"encoding/binary"
@@ -13,39 +13,25 @@ import (
 // read only a few narrow input paths — input.member.version, input.member.v2,
 // input.cluster.declared_backend — gives the same verdict for every member
 // with the same values there. Such controls are grouped by the paths they
-// read and judged once per distinct value per scan: a fleet of 10,000
-// members on a dozen versions evaluates the version controls a dozen times.
-// Everything else is judged per member in the scope's joint query. The
-// analysis is conservative: a control that reads a whole subject
-// (input.member, input.cluster.members), reads input dynamically, or uses
-// `with` is never memoized.
+// read and judged once per distinct value per Evaluate call: a fleet of
+// 10,000 members on a dozen versions evaluates the version controls a
+// dozen times. Everything else is judged per member in the scope's joint
+// query. The analysis is conservative: a control that reads a whole
+// subject (input.member, input.cluster.members), reads input dynamically,
+// uses `with`, or calls a non-deterministic builtin is never memoized.
+//
+// It rests on OPA's evaluator being a function of the compiled policies,
+// the data and the input: no state carries from one query to the next
+// (TestMemoGroupsRestOnPureEvaluation pins this).
 type memoGroup struct {
-	paths []memoPath
+	paths []ast.Ref
 	parts []part
 	pq    *query
 }
 
-// memoPath is an input path a memo key is made of: its value, or only
-// whether it is true (defined and not false) when every rule reaching it
-// tests it as a bare condition (`input.member.security.cert_days_left`,
-// `not input.member.reachable`). A truth test has three outcomes whatever
-// the value, so even a per-member fact such as a certificate date can key
-// a memo group that way.
-type memoPath struct {
-	ref   ast.Ref
-	truth bool
-}
-
-func (p memoPath) String() string {
-	if p.truth {
-		return "?" + p.ref.String()
-	}
-	return p.ref.String()
-}
-
 // inputPaths returns the static input paths a control reads, or ok=false
 // when they cannot be bounded to narrow ones.
-func inputPaths(comp *ast.Compiler, root ast.Ref) (paths []memoPath, ok bool) {
+func inputPaths(comp *ast.Compiler, root ast.Ref) (paths []ast.Ref, ok bool) {
 	paths, ok = readPaths(comp, root)
 	if len(paths) == 0 {
 		return nil, false
@@ -57,25 +43,15 @@ func inputPaths(comp *ast.Compiler, root ast.Ref) (paths []memoPath, ok bool) {
 // they reach read (none for rules on data alone), or ok=false when a rule
 // reads a wide or dynamic input path, uses `with`, or calls a
 // non-deterministic builtin (its value could differ between two
-// evaluations on the same facts). A path tested only as a bare condition
-// is a truth path and need not be narrow.
-func readPaths(comp *ast.Compiler, root ast.Ref) (paths []memoPath, ok bool) {
+// evaluations on the same facts).
+func readPaths(comp *ast.Compiler, root ast.Ref) (paths []ast.Ref, ok bool) {
 	seen := map[*ast.Rule]bool{}
 	queue := comp.GetRules(root)
 	ok = true
 	var inputRefs, inputVars int
-	var values, truths []ast.Ref
+	var values []ast.Ref
 	vis := ast.NewGenericVisitor(func(x any) bool {
-		switch x := x.(type) {
-		case *ast.Expr:
-			if t, isTerm := x.Terms.(*ast.Term); isTerm && len(x.With) == 0 {
-				if ref, isRef := t.Value.(ast.Ref); isRef && ref.HasPrefix(ast.InputRootRef) && len(ref.StringPrefix()) == len(ref) && len(ref) > 1 {
-					inputRefs++
-					truths = append(truths, ref.Copy())
-					return true
-				}
-			}
-		case ast.Ref:
+		if x, isRef := x.(ast.Ref); isRef {
 			switch {
 			case x.HasPrefix(ast.InputRootRef):
 				inputRefs++
@@ -126,26 +102,11 @@ func readPaths(comp *ast.Compiler, root ast.Ref) (paths []memoPath, ok bool) {
 	if !ok || inputVars != inputRefs {
 		return nil, false
 	}
-	// Keep the shortest of nested value paths, and the truth paths no value
-	// path covers (a parent's truth says nothing of its child's); sort for
-	// a stable group key.
+	// Keep the shortest of nested paths; sort for a stable group key.
 	sort.Slice(values, func(i, j int) bool { return len(values[i]) < len(values[j]) })
-	covered := func(p ast.Ref) bool {
-		for _, q := range paths {
-			if !q.truth && p.HasPrefix(q.ref) {
-				return true
-			}
-		}
-		return false
-	}
 	for _, p := range values {
-		if !covered(p) {
-			paths = append(paths, memoPath{ref: p})
-		}
-	}
-	for _, p := range truths {
-		if !covered(p) && !slices.ContainsFunc(paths, func(q memoPath) bool { return q.truth && q.ref.Equal(p) }) {
-			paths = append(paths, memoPath{ref: p, truth: true})
+		if !slices.ContainsFunc(paths, func(q ast.Ref) bool { return p.HasPrefix(q) }) {
+			paths = append(paths, p)
 		}
 	}
 	sort.Slice(paths, func(i, j int) bool { return paths[i].String() < paths[j].String() })
@@ -201,7 +162,7 @@ func narrow(p ast.Ref) bool {
 	return false
 }
 
-func pathsKey(paths []memoPath) string {
+func pathsKey(paths []ast.Ref) string {
 	s := make([]string, len(paths))
 	for i, p := range paths {
 		s[i] = p.String()
@@ -213,10 +174,10 @@ func pathsKey(paths []memoPath) string {
 // each value tagged with its kind and length-prefixed, so two inputs share
 // a key only when every path holds the same value. Built in a reused
 // buffer, it costs no allocation on a memo hit.
-func memoKey(dst []byte, in ast.Value, paths []memoPath) []byte {
+func memoKey(dst []byte, in ast.Value, paths []ast.Ref) []byte {
 	for _, p := range paths {
 		v := in
-		for _, t := range p.ref[1:] {
+		for _, t := range p[1:] {
 			obj, isObj := v.(ast.Object)
 			if !isObj {
 				v = nil
@@ -229,25 +190,9 @@ func memoKey(dst []byte, in ast.Value, paths []memoPath) []byte {
 			}
 			v = x.Value
 		}
-		if p.truth {
-			dst = appendTruth(dst, v)
-			continue
-		}
 		dst = appendValue(dst, v)
 	}
 	return dst
-}
-
-// appendTruth appends how a bare condition on v comes out: undefined,
-// false, or true.
-func appendTruth(dst []byte, v ast.Value) []byte {
-	switch v {
-	case nil:
-		return append(dst, 'u')
-	case ast.Boolean(false):
-		return append(dst, 'f')
-	}
-	return append(dst, 't')
 }
 
 // appendValue appends v tagged with its kind; objects, arrays and sets
@@ -299,6 +244,3 @@ func appendObject(dst []byte, x ast.Object) []byte {
 func appendSized(dst []byte, s string) []byte {
 	return append(binary.AppendUvarint(dst, uint64(len(s))), s...)
 }
-
-// count is the number of controls the scope judges.
-func (q *scopeQuery) count() int { return len(q.order) }
