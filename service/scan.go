@@ -93,6 +93,14 @@ func (s *Server) runScan(ctx context.Context, trigger string) scanOutcome {
 	defer s.metrics.running.Set(0)
 	start := time.Now()
 	log := s.log.With("trigger", trigger)
+	if err := s.storeUsable(ctx); err != nil {
+		// Scanning the fleet for a result that cannot be kept would only
+		// load it: fail fast, with the reason.
+		s.metrics.scans.WithLabelValues("error").Inc()
+		s.setErr(err)
+		log.Error("scan not started: the history cannot be written", "err", err)
+		return scanOutcome{Outcome: "error", Error: "scan not started: " + err.Error()}
+	}
 	log.Info("scan started")
 	scanCtx, cancel := context.WithTimeout(ctx, s.cfg.ScanTimeout)
 	defer cancel()
@@ -120,13 +128,18 @@ func (s *Server) runScan(ctx context.Context, trigger string) scanOutcome {
 	recCtx := context.WithoutCancel(ctx)
 	entry, pruned, err := s.store.Put(recCtx, rep, history.WithRetention(s.retention(recCtx)))
 	if err != nil {
-		return fail("error", fmt.Errorf("record scan: %w", err))
+		err = fmt.Errorf("record scan: %w", err)
+		s.storeFailed(err)
+		return fail("error", err)
 	}
+	s.storeSound()
 	if len(pruned) > 0 {
 		log.Info("history pruned", "deleted", len(pruned))
 	}
 	if err := s.reload(recCtx); err != nil {
-		return fail("error", fmt.Errorf("reload history: %w", err))
+		err = fmt.Errorf("reload history: %w", err)
+		s.storeFailed(err)
+		return fail("error", err)
 	}
 	s.metrics.scans.WithLabelValues("success").Inc()
 	s.metrics.lastSuccess.Set(float64(s.cfg.Now().UnixNano()) / 1e9)
