@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/etcdaudit/etcdaudit/history"
 	"github.com/etcdaudit/etcdaudit/history/historytest"
 )
@@ -204,5 +206,36 @@ func TestDamagedHistoryNotReadyThenRecovers(t *testing.T) {
 	}
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		t.Fatal("no new history")
+	}
+}
+
+// A latest scan whose report does not read back (a damaged blob, not a
+// damaged file) leaves the history writable: serve is ready and the next
+// scan replaces it as the latest.
+func TestUnreadableLatestScanDoesNotBlockScans(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	e, err := history.Record(ctx, dir, historytest.Report(historytest.Spec{Clusters: 2, Day: 0}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(filepath.Join(dir, history.FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("reports")).Put([]byte(e.ID), []byte("\x1f\x8b not gzip"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	f := &fakeFleet{spec: historytest.Spec{Clusters: 2}}
+	f.day.Store(1)
+	r := start(t, Config{Scan: f.scan, StateDir: dir, TokenFile: tokenFile(t, "tok")})
+	if code, out, _ := post(t, r.base+"/api/scans?wait=1", "tok"); code != 200 {
+		t.Fatalf("scan after an unreadable latest scan: %d %s", code, out)
+	}
+	if c, _ := get(t, r.base+"/report"); c != 200 {
+		t.Fatalf("/report after the new scan: %d", c)
 	}
 }

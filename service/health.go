@@ -68,12 +68,19 @@ func (s *Server) storeUsable(ctx context.Context) error {
 		return err
 	}
 	if err := s.reload(ctx); err != nil {
-		h.err = err
-		return err
+		if errors.Is(err, history.ErrCorrupt) {
+			h.err = err
+			return err
+		}
+		// Writable, but a recent scan does not read back (a damaged blob):
+		// the next scan replaces it as the latest, so scans must go on.
+		s.log.Warn("history writable, but its latest scans do not read back", "err", err)
+		s.setErr(err)
+	} else {
+		s.setErr(nil)
 	}
 	h.err = nil
 	s.metrics.historyUsable.Set(1)
-	s.setErr(nil)
 	s.log.Info("history usable again", "file", s.store.Path())
 	return nil
 }

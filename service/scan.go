@@ -42,11 +42,19 @@ func (s *Server) reload(ctx context.Context) error {
 		}
 	}
 	if len(list) > 1 {
-		if next.previous, err = s.store.Get(ctx, list[1].ID); err != nil {
-			return err
-		}
-		if next.drift, err = history.Diff(next.previous, next.latest, s.cfg.Drift); err != nil {
-			return err
+		// A previous scan that does not read back costs the drift view,
+		// not the latest scan.
+		prev, err := s.store.Get(ctx, list[1].ID)
+		if err != nil {
+			if errors.Is(err, history.ErrCorrupt) {
+				return err
+			}
+			s.log.Warn("previous scan unreadable: no drift until the next scan", "scan_id", list[1].ID, "err", err)
+		} else {
+			next.previous = prev
+			if next.drift, err = history.Diff(next.previous, next.latest, s.cfg.Drift); err != nil {
+				return err
+			}
 		}
 	}
 	s.mu.Lock()
@@ -138,7 +146,7 @@ func (s *Server) runScan(ctx context.Context, trigger string) scanOutcome {
 	}
 	if err := s.reload(recCtx); err != nil {
 		err = fmt.Errorf("reload history: %w", err)
-		s.storeFailed(err)
+		s.lookupFailed(err)
 		return fail("error", err)
 	}
 	s.metrics.scans.WithLabelValues("success").Inc()

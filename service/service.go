@@ -194,7 +194,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := s.store.Probe(ctx); err != nil {
 		s.storeFailed(err)
 	} else if err := s.reload(ctx); err != nil {
-		s.storeFailed(err)
+		s.log.Error("loading history", "err", err)
+		s.setErr(err)
+		s.lookupFailed(err)
 	}
 	s.mu.Lock()
 	s.ready = true
