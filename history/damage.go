@@ -180,6 +180,21 @@ type lengthsOnly struct{}
 func (lengthsOnly) KeyToString(k []byte) string   { return fmt.Sprintf("<key of %d bytes>", len(k)) }
 func (lengthsOnly) ValueToString(v []byte) string { return fmt.Sprintf("<value of %d bytes>", len(v)) }
 
+// checkOverflow bounds every page's overflow count. bbolt trusts them: a
+// commit frees the pages it rewrites and the old freelist page one id at a
+// time up to the overflow count, and tx.Check counts them the same way, so
+// a damaged count of four billion pages kept a writer (or a check) busy,
+// allocating, for ever. The tree's pages, overflow included, cannot
+// outnumber the file's; the freelist page is checked on its own.
+func (s *Store) checkOverflow(tx *bolt.Tx) error {
+	st := tx.Cursor().Bucket().Stats()
+	pages := st.BranchPageN + st.BranchOverflowN + st.LeafPageN + st.LeafOverflowN
+	if hwm := tx.Size() / int64(tx.DB().Info().PageSize); int64(pages) > hwm {
+		return s.corrupt(fmt.Sprintf("its buckets claim %d pages but it holds %d (damaged page headers)", pages, hwm))
+	}
+	return s.checkFreelistPage(tx)
+}
+
 // checkFreelistPage bounds the freelist page's overflow count, which
 // tx.Check loops over too. bbolt does not say which page holds the
 // freelist, so the active meta page (valid checksum, highest txid, as bbolt
@@ -232,15 +247,7 @@ func (s *Store) bboltCheck(tx *bolt.Tx) error {
 	if err := walk(tx); err != nil {
 		return err
 	}
-	// tx.Check loops over each page's overflow count and trusts it; a
-	// damaged count of four billion pages keeps it busy for ever. The
-	// tree's pages, overflow included, cannot outnumber the file's.
-	st := tx.Cursor().Bucket().Stats()
-	pages := st.BranchPageN + st.BranchOverflowN + st.LeafPageN + st.LeafOverflowN
-	if hwm := tx.Size() / int64(tx.DB().Info().PageSize); int64(pages) > hwm {
-		return s.corrupt(fmt.Sprintf("its buckets claim %d pages but it holds %d (damaged page headers)", pages, hwm))
-	}
-	if err := s.checkFreelistPage(tx); err != nil {
+	if err := s.checkOverflow(tx); err != nil {
 		return err
 	}
 	var first error

@@ -213,6 +213,9 @@ func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 	}
 	defer release()
 	return s.named(s.withDB(false, func(db *bolt.DB) error {
+		if err := db.View(s.checkOverflow); err != nil {
+			return err
+		}
 		return db.Update(func(tx *bolt.Tx) error {
 			if err := s.prepare(tx); err != nil {
 				return err
