@@ -16,11 +16,21 @@ import (
 // So a writer first takes history.db.lock exclusively (new readers then wait
 // on it) and only then the file itself; readers pass through the gate with
 // a shared lock they release at once.
+//
+// A reader opens the gate file read-only and never creates it (flock needs
+// no write access): when it is missing no writer has used this directory
+// yet, and when it cannot be opened (a read-only state dir) nobody can
+// write there; either way bbolt's own shared flock on the file still keeps
+// the reader consistent with any writer.
 func (s *Store) gate(exclusive bool) (release func(), err error) {
-	f, err := os.OpenFile(s.path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	flags := os.O_RDWR | os.O_CREATE
+	if !exclusive {
+		flags = os.O_RDONLY
+	}
+	f, err := os.OpenFile(s.path+".lock", flags, 0o600)
 	if err != nil {
-		if !exclusive && errors.Is(err, os.ErrPermission) {
-			return func() {}, nil // a read-only state dir: nobody writes there
+		if !exclusive && (errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission)) {
+			return func() {}, nil
 		}
 		return nil, fmt.Errorf("history lock %s.lock: %w", s.path, err)
 	}

@@ -161,7 +161,7 @@ func (s *Store) put(ctx context.Context, report *results.Report, cfg recordConfi
 		return err
 	})
 	if err != nil {
-		return Entry{}, nil, fmt.Errorf("history: record scan %s in %s: %w", e.ID, s.dir, err)
+		return Entry{}, nil, fmt.Errorf("record scan %s: %w", e.ID, err)
 	}
 	return e, pruned, nil
 }

@@ -11,11 +11,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // FileName is the history file inside the state directory.
@@ -46,6 +47,9 @@ var ErrLocked = errors.New("history file locked")
 // ErrNoHistory means the state directory holds no history file yet.
 var ErrNoHistory = errors.New("no history")
 
+// ErrReadOnly means a write was asked of a Store opened ReadOnly.
+var ErrReadOnly = errors.New("history opened read-only")
+
 // ErrInterrupted means a scan was cut short (timeout, signal) and is not
 // recorded: the history holds whole scans only.
 var ErrInterrupted = errors.New("scan was interrupted")
@@ -61,64 +65,111 @@ type Store struct {
 	dir         string
 	path        string
 	lockTimeout time.Duration
+	create      bool
+	readOnly    bool
 	// mu orders this process's opens: flock locks belong to an open file
 	// description, so a writer and a reader in the same process would
 	// otherwise block each other until the timeout.
 	mu sync.RWMutex
+	// damage remembers a file found corrupt, so later operations on the
+	// same file fail at once instead of opening (and mapping) it again;
+	// a replaced or restored file is tried afresh.
+	damage damageMemo
+	// openFlags records the flags of the last bbolt open (tests check that
+	// readers never open for writing).
+	openFlags atomic.Int64
 }
 
 // Options tune a Store.
 type Options struct {
-	// Create makes the directory and the file when missing; readers leave
-	// it false so a typo in --state-dir is an error, not an empty history.
+	// Create makes the directory and the file when missing (writers: scan
+	// --state-dir, serve). Without it a missing file is ErrNoHistory, so a
+	// typo in --state-dir is an error, not an empty history.
 	Create bool
+	// ReadOnly opens the file read-only and writes nothing at all, not even
+	// the lock gate: `history list|show|check` and `drift` work on a
+	// read-only state directory (a mounted backup, another user's files).
+	ReadOnly bool
 	// LockTimeout defaults to DefaultLockTimeout.
 	LockTimeout time.Duration
 }
 
-// Open checks (or with Create, makes) the history file in dir.
-func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
+// NewStore returns the Store of dir without touching the disk; Open also
+// checks the file. serve uses NewStore so that it can start (not ready)
+// with a damaged history and recover when the file is replaced.
+func NewStore(dir string, opts Options) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("history: no state directory given")
 	}
-	s := &Store{dir: dir, path: filepath.Join(dir, FileName), lockTimeout: opts.LockTimeout}
+	if opts.Create && opts.ReadOnly {
+		return nil, errors.New("history: a read-only store cannot create its file")
+	}
+	s := &Store{dir: dir, path: filepath.Join(dir, FileName), lockTimeout: opts.LockTimeout,
+		create: opts.Create, readOnly: opts.ReadOnly}
 	if s.lockTimeout <= 0 {
 		s.lockTimeout = DefaultLockTimeout
 	}
-	if _, err := os.Stat(s.path); err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("history %s: %w", s.path, err)
-		}
-		if !opts.Create {
-			return nil, fmt.Errorf("%w in %s (no %s; record a scan with --state-dir first)", ErrNoHistory, dir, FileName)
-		}
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("history: create state directory: %w", err)
-		}
+	return s, nil
+}
+
+// Open checks (or with Create, makes) the history file in dir. A reader
+// (ReadOnly) only reads: a missing file is ErrNoHistory and nothing is
+// created.
+func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
+	s, err := NewStore(dir, opts)
+	if err != nil {
+		return nil, err
 	}
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
-		if err != nil {
-			return err
-		}
-		if got := meta.Get(keySchema); got == nil {
-			if err := meta.Put(keySchema, []byte(Schema)); err != nil {
-				return err
-			}
-		} else if string(got) != Schema {
-			return fmt.Errorf("history %s has schema %q, this etcdaudit reads %q", s.path, got, Schema)
-		}
-		for _, b := range [][]byte{bucketIndex, bucketIDs, bucketReports, bucketFacts} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	if s.readOnly {
+		err = s.view(ctx, func(*bolt.Tx) error { return nil })
+	} else {
+		err = s.update(ctx, func(*bolt.Tx) error { return nil })
+	}
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// prepare makes the buckets of a new (or emptied) file and refuses a file
+// of another schema. Every write runs it, so a history moved aside under a
+// running serve is started afresh by the next scan.
+func (s *Store) prepare(tx *bolt.Tx) error {
+	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+	if err != nil {
+		return err
+	}
+	if got := meta.Get(keySchema); got == nil {
+		if err := meta.Put(keySchema, []byte(Schema)); err != nil {
+			return err
+		}
+	} else if string(got) != Schema {
+		return fmt.Errorf("history %s has schema %q, this etcdaudit reads %q", s.path, got, Schema)
+	}
+	for _, b := range [][]byte{bucketIndex, bucketIDs, bucketReports, bucketFacts} {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkReadable refuses, before any read, a file that is not a history of
+// this schema: missing buckets mean another program's bbolt file or damage.
+func (s *Store) checkReadable(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return s.corrupt("it has no meta bucket (not an etcdaudit history file?)")
+	}
+	if got := meta.Get(keySchema); string(got) != Schema {
+		return fmt.Errorf("history %s has schema %q, this etcdaudit reads %q", s.path, got, Schema)
+	}
+	for _, b := range [][]byte{bucketIndex, bucketIDs, bucketReports, bucketFacts} {
+		if tx.Bucket(b) == nil {
+			return s.corrupt(fmt.Sprintf("its %q bucket is missing", b))
+		}
+	}
+	return nil
 }
 
 // Dir is the state directory.
@@ -127,15 +178,12 @@ func (s *Store) Dir() string { return s.dir }
 // Path is the history file.
 func (s *Store) Path() string { return s.path }
 
-func (s *Store) open(readOnly bool) (*bolt.DB, error) {
-	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: s.lockTimeout, ReadOnly: readOnly})
-	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("%w: another etcdaudit holds %s (waited %s)", ErrLocked, s.dir, s.lockTimeout)
-		}
-		return nil, fmt.Errorf("open history %s: %w", s.path, err)
-	}
-	return db, nil
+// ReadOnly reports whether the store was opened for reading only.
+func (s *Store) ReadOnly() bool { return s.readOnly }
+
+// missing is the error for an absent history file.
+func (s *Store) missing() error {
+	return fmt.Errorf("%w at %s: run a scan with --state-dir first (no %s there)", ErrNoHistory, s.dir, FileName)
 }
 
 // update runs fn in one read-write transaction: all of it lands or none.
@@ -143,51 +191,80 @@ func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if s.readOnly {
+		return fmt.Errorf("history %s: %w", s.path, ErrReadOnly)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, err := os.Stat(s.path); err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("history %s: %w", s.path, err)
+		}
+		if !s.create {
+			return s.missing()
+		}
+		if err := os.MkdirAll(s.dir, 0o700); err != nil {
+			return fmt.Errorf("history: create state directory %s: %w", s.dir, err)
+		}
+	}
 	release, err := s.gate(true)
 	if err != nil {
 		return err
 	}
 	defer release()
-	db, err := s.open(false)
-	if err != nil {
-		return err
-	}
-	err = db.Update(fn)
-	if cerr := db.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("close history %s: %w", s.path, cerr)
-	}
-	return err
+	return s.named(s.withDB(false, func(db *bolt.DB) error {
+		if err := db.View(s.checkOverflow); err != nil {
+			return err
+		}
+		return db.Update(func(tx *bolt.Tx) error {
+			if err := s.prepare(tx); err != nil {
+				return err
+			}
+			return fn(tx)
+		})
+	}))
 }
 
 // view runs fn in a read-only transaction under a shared lock, so several
-// readers (and processes) can read at once.
+// readers (and processes) can read at once. It never creates or modifies a
+// file.
 func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	st, err := os.Stat(s.path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return s.missing()
+	case err != nil:
+		return fmt.Errorf("history %s: %w", s.path, err)
+	case st.Size() == 0:
+		// bbolt would initialise an empty file, which is a write.
+		return fmt.Errorf("history %s is empty (0 bytes): no scan was recorded in it", s.path)
+	}
 	release, err := s.gate(false)
 	if err != nil {
 		return err
 	}
 	release()
-	db, err := s.open(true)
-	if err != nil {
+	return s.named(s.withDB(true, func(db *bolt.DB) error {
+		return db.View(func(tx *bolt.Tx) error {
+			if err := s.checkReadable(tx); err != nil {
+				return err
+			}
+			return fn(tx)
+		})
+	}))
+}
+
+// named makes every error of an operation name the history file.
+func (s *Store) named(err error) error {
+	if err == nil || strings.Contains(err.Error(), s.path) {
 		return err
 	}
-	err = db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketIndex) == nil || tx.Bucket(bucketMeta) == nil {
-			return fmt.Errorf("history %s: missing buckets (not an etcdaudit history file?)", s.path)
-		}
-		return fn(tx)
-	})
-	if cerr := db.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("close history %s: %w", s.path, cerr)
-	}
-	return err
+	return fmt.Errorf("history %s: %w", s.path, err)
 }
 
 // Check runs bbolt's consistency check (every page reachable exactly once)
@@ -195,14 +272,8 @@ func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 // torn or hand-edited file is found before it is trusted.
 func (s *Store) Check(ctx context.Context) error {
 	return s.view(ctx, func(tx *bolt.Tx) error {
-		var first error
-		for err := range tx.Check() { // drain: the checker goroutine blocks otherwise
-			if first == nil {
-				first = fmt.Errorf("history %s: bbolt check: %w", s.path, err)
-			}
-		}
-		if first != nil {
-			return first
+		if err := s.bboltCheck(tx); err != nil {
+			return err
 		}
 		idx, ids, reps, facts := tx.Bucket(bucketIndex), tx.Bucket(bucketIDs), tx.Bucket(bucketReports), tx.Bucket(bucketFacts)
 		n := 0

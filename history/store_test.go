@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -428,5 +430,99 @@ func TestReaderBesideWriter(t *testing.T) {
 			t.Fatal(err)
 		}
 		reads++
+	}
+}
+
+// fileState is what a reader must leave as it was: the directory's names,
+// and each file's inode, size and modification time.
+func fileState(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	ents, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		fi, err := os.Stat(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := fi.Sys().(*syscall.Stat_t)
+		var ino uint64
+		if st != nil {
+			ino = st.Ino
+		}
+		out[e.Name()] = fmt.Sprintf("ino=%d size=%d mtime=%d mode=%v", ino, fi.Size(), fi.ModTime().UnixNano(), fi.Mode())
+	}
+	return out
+}
+
+// Readers (history list|show|check, drift) open the file read-only and
+// create or touch nothing, not even the lock gate.
+func TestReaderWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	for _, withGate := range []bool{true, false} {
+		dir := t.TempDir()
+		recordDays(t, dir, 3)
+		if !withGate { // a history copied from a backup has no gate file
+			if err := os.Remove(filepath.Join(dir, FileName+".lock")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := fileState(t, dir)
+		time.Sleep(20 * time.Millisecond) // an mtime written now would differ
+		s, err := Open(ctx, dir, Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := s.List(ctx, 0)
+		if err != nil || len(list) != 3 {
+			t.Fatalf("list: %d, %v", len(list), err)
+		}
+		if _, err := s.Get(ctx, list[1].ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Check(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Resolve(ctx, "latest~1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if flags := s.openFlags.Load(); flags&int64(os.O_RDWR|os.O_WRONLY|os.O_CREATE) != 0 {
+			t.Fatalf("reader opened the file with flags %#x", flags)
+		}
+		if _, _, err := s.Put(ctx, day(9)); !errors.Is(err, ErrReadOnly) {
+			t.Fatalf("put on a read-only store: %v", err)
+		}
+		if after := fileState(t, dir); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Fatalf("a reader changed the state dir (gate file present: %v):\nbefore %v\nafter  %v", withGate, before, after)
+		}
+	}
+}
+
+// A reader given a state dir without a history says so and creates
+// nothing: not the file, not the directory.
+func TestReaderMissingHistoryCreatesNothing(t *testing.T) {
+	ctx := context.Background()
+	empty := t.TempDir()
+	absent := filepath.Join(t.TempDir(), "typo")
+	for _, dir := range []string{empty, absent} {
+		_, err := Open(ctx, dir, Options{ReadOnly: true})
+		if !errors.Is(err, ErrNoHistory) || !strings.Contains(err.Error(), "no history at "+dir+": run a scan with --state-dir first") {
+			t.Fatalf("err = %v", err)
+		}
+		if got := fileState(t, dir); len(got) != 0 {
+			t.Fatalf("a reader created %v", got)
+		}
+	}
+	if _, err := os.Stat(absent); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a reader created the state dir: %v", err)
+	}
+	// A writer that does not create (prune) refuses too.
+	if _, err := Open(ctx, empty, Options{}); !errors.Is(err, ErrNoHistory) {
+		t.Fatalf("prune-style open: %v", err)
+	}
+	if got := fileState(t, empty); len(got) != 0 {
+		t.Fatalf("a non-creating writer created %v", got)
 	}
 }

@@ -25,15 +25,23 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	// Unauthenticated reads that decode a scan or render a report take
+	// turns (limited); the list and the page read only the index and the
+	// in-memory snapshot.
 	mux.HandleFunc("GET /api/scans", s.handleListScans)
 	mux.HandleFunc("POST /api/scans", s.handleStartScan)
-	mux.HandleFunc("GET /api/scans/{id}", s.handleGetScan)
-	mux.HandleFunc("GET /api/drift", s.handleDrift)
-	mux.HandleFunc("GET /report", s.handleReportHTML)
-	mux.HandleFunc("GET /scans/{id}", s.handleReportHTML)
+	mux.HandleFunc("GET /api/scans/{id}", s.limited(s.handleGetScan))
+	mux.HandleFunc("GET /api/drift", s.limited(s.handleDrift))
+	mux.HandleFunc("GET /report", s.limited(s.handleReportHTML))
+	mux.HandleFunc("GET /scans/{id}", s.limited(s.handleReportHTML))
 	mux.HandleFunc("GET /{$}", s.handleIndex)
-	return securityHeaders(mux)
+	return securityHeaders(s.hostGuard(mux))
 }
+
+// reportCSP is the report page's own policy (only its script, by hash;
+// nothing fetched) plus what only a header can say: framed by this
+// service's page alone.
+var reportCSP = report.HTMLContentSecurityPolicy() + "; frame-ancestors 'self'"
 
 func securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -65,12 +73,20 @@ func writeErr(w http.ResponseWriter, code int, format string, args ...any) {
 	writeJSON(w, code, apiError{Error: fmt.Sprintf(format, args...)})
 }
 
-func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
+// handleReady is not ready while the history is loading, and while it
+// cannot be read or written (damaged, unwritable): the body says why and
+// what to do. Each call while unusable probes the file again (at most
+// every probeEvery), so a replaced file makes the service ready again.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	s.mu.RLock()
 	ready := s.ready
 	s.mu.RUnlock()
 	if !ready {
 		writeText(w, http.StatusServiceUnavailable, "loading history\n")
+		return
+	}
+	if err := s.storeUsable(r.Context()); err != nil {
+		writeText(w, http.StatusServiceUnavailable, "not ready: "+err.Error()+"\n")
 		return
 	}
 	writeText(w, http.StatusOK, "ready\n")
@@ -95,6 +111,7 @@ func (s *Server) handleListScans(w http.ResponseWriter, r *http.Request) {
 	}
 	list, err := s.store.List(r.Context(), limit)
 	if err != nil {
+		s.lookupFailed(err)
 		writeErr(w, http.StatusInternalServerError, "history: %v", err)
 		return
 	}
@@ -113,6 +130,7 @@ func (s *Server) handleListScans(w http.ResponseWriter, r *http.Request) {
 func (s *Server) resolve(r *http.Request, ref string) (*results.Report, int, error) {
 	e, err := s.store.Resolve(r.Context(), ref, s.cfg.Now())
 	if err != nil {
+		s.lookupFailed(err)
 		code := http.StatusBadRequest
 		if errors.Is(err, history.ErrNotFound) {
 			code = http.StatusNotFound
@@ -124,6 +142,7 @@ func (s *Server) resolve(r *http.Request, ref string) (*results.Report, int, err
 	}
 	rep, err := s.store.Get(r.Context(), e.ID)
 	if err != nil {
+		s.lookupFailed(err)
 		return nil, http.StatusInternalServerError, err
 	}
 	return rep, 0, nil
@@ -162,9 +181,9 @@ func (s *Server) renderReport(w http.ResponseWriter, format string, rep *results
 	}
 	w.Header().Set("Content-Type", ct)
 	if format == "html" {
-		// The report page is self-contained: inline CSS and scripts only,
-		// nothing fetched, not framed by other sites.
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'")
+		// The report page is self-contained: inline CSS and its one
+		// script (by hash) only, nothing fetched, not framed by other sites.
+		w.Header().Set("Content-Security-Policy", reportCSP)
 	}
 	if err := rr.Render(w, rep); err != nil {
 		s.log.Warn("render report", "format", format, "scan_id", rep.ScanID, "err", err)

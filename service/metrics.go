@@ -13,13 +13,15 @@ import (
 // metrics are the service's own series; the latest scan's gauges come from
 // latestCollector.
 type metrics struct {
-	duration    prometheus.Histogram
-	scans       *prometheus.CounterVec
-	skipped     prometheus.Counter
-	running     prometheus.Gauge
-	lastSuccess prometheus.Gauge
-	nextScan    prometheus.Gauge
-	latest      *latestCollector
+	duration       prometheus.Histogram
+	scans          *prometheus.CounterVec
+	skipped        prometheus.Counter
+	running        prometheus.Gauge
+	lastSuccess    prometheus.Gauge
+	nextScan       prometheus.Gauge
+	historyUsable  prometheus.Gauge
+	lookupsRefused prometheus.Counter
+	latest         *latestCollector
 }
 
 func newMetrics(s *Server) *metrics {
@@ -43,12 +45,18 @@ func newMetrics(s *Server) *metrics {
 		nextScan: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "etcdaudit_next_scan_timestamp_seconds", Help: "Unix time of the next scheduled scan (jitter included).",
 		}),
+		historyUsable: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "etcdaudit_history_usable", Help: "1 when the history file can be read and written; 0 while it is damaged or unwritable (then /readyz says why).",
+		}),
+		lookupsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "etcdaudit_lookups_refused_total", Help: "Scan lookups answered 503 because every lookup slot stayed busy (see --max-lookups).",
+		}),
 		latest: &latestCollector{s: s},
 	}
 }
 
 func (m *metrics) register(reg *prometheus.Registry) error {
-	for _, c := range []prometheus.Collector{m.duration, m.scans, m.skipped, m.running, m.lastSuccess, m.nextScan, m.latest,
+	for _, c := range []prometheus.Collector{m.duration, m.scans, m.skipped, m.running, m.lastSuccess, m.nextScan, m.historyUsable, m.lookupsRefused, m.latest,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			return err
@@ -57,6 +65,7 @@ func (m *metrics) register(reg *prometheus.Registry) error {
 	for _, o := range []string{"success", "error", "cancelled"} {
 		m.scans.WithLabelValues(o) // present at zero, so rate() and alerts work from the start
 	}
+	m.historyUsable.Set(1)
 	return nil
 }
 

@@ -247,6 +247,20 @@ func TestTrendRendersInChromium(t *testing.T) {
 			t.Errorf("rendered page lacks %q", want)
 		}
 	}
+	// The report served under the service's own CSP header: its script
+	// (pinned by hash) runs, as it does from a file.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, chromium, append(append([]string{}, base...), "--dump-dom", r.base+"/report")...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	rep, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium /report: %v", err)
+	}
+	if !strings.Contains(string(rep), `data-ready="yes"`) {
+		t.Fatalf("the served report's script did not run under the CSP header:\n%.1500s", rep)
+	}
 	run("--screenshot=" + shot)
 	if st, err := os.Stat(shot); err != nil || st.Size() < 10_000 {
 		t.Fatalf("screenshot: %v", err)

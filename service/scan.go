@@ -42,11 +42,19 @@ func (s *Server) reload(ctx context.Context) error {
 		}
 	}
 	if len(list) > 1 {
-		if next.previous, err = s.store.Get(ctx, list[1].ID); err != nil {
-			return err
-		}
-		if next.drift, err = history.Diff(next.previous, next.latest, s.cfg.Drift); err != nil {
-			return err
+		// A previous scan that does not read back costs the drift view,
+		// not the latest scan.
+		prev, err := s.store.Get(ctx, list[1].ID)
+		if err != nil {
+			if errors.Is(err, history.ErrCorrupt) {
+				return err
+			}
+			s.log.Warn("previous scan unreadable: no drift until the next scan", "scan_id", list[1].ID, "err", err)
+		} else {
+			next.previous = prev
+			if next.drift, err = history.Diff(next.previous, next.latest, s.cfg.Drift); err != nil {
+				return err
+			}
 		}
 	}
 	s.mu.Lock()
@@ -93,6 +101,14 @@ func (s *Server) runScan(ctx context.Context, trigger string) scanOutcome {
 	defer s.metrics.running.Set(0)
 	start := time.Now()
 	log := s.log.With("trigger", trigger)
+	if err := s.storeUsable(ctx); err != nil {
+		// Scanning the fleet for a result that cannot be kept would only
+		// load it: fail fast, with the reason.
+		s.metrics.scans.WithLabelValues("error").Inc()
+		s.setErr(err)
+		log.Error("scan not started: the history cannot be written", "err", err)
+		return scanOutcome{Outcome: "error", Error: "scan not started: " + err.Error()}
+	}
 	log.Info("scan started")
 	scanCtx, cancel := context.WithTimeout(ctx, s.cfg.ScanTimeout)
 	defer cancel()
@@ -120,13 +136,18 @@ func (s *Server) runScan(ctx context.Context, trigger string) scanOutcome {
 	recCtx := context.WithoutCancel(ctx)
 	entry, pruned, err := s.store.Put(recCtx, rep, history.WithRetention(s.retention(recCtx)))
 	if err != nil {
-		return fail("error", fmt.Errorf("record scan: %w", err))
+		err = fmt.Errorf("record scan: %w", err)
+		s.storeFailed(err)
+		return fail("error", err)
 	}
+	s.storeSound()
 	if len(pruned) > 0 {
 		log.Info("history pruned", "deleted", len(pruned))
 	}
 	if err := s.reload(recCtx); err != nil {
-		return fail("error", fmt.Errorf("reload history: %w", err))
+		err = fmt.Errorf("reload history: %w", err)
+		s.lookupFailed(err)
+		return fail("error", err)
 	}
 	s.metrics.scans.WithLabelValues("success").Inc()
 	s.metrics.lastSuccess.Set(float64(s.cfg.Now().UnixNano()) / 1e9)

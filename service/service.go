@@ -58,6 +58,17 @@ type Config struct {
 	Now        func() time.Time
 	// ShutdownTimeout bounds draining HTTP requests on stop (default 10s).
 	ShutdownTimeout time.Duration
+	// AllowedHosts are the Host header names served besides loopback
+	// names and addresses ("*.example.com" allows subdomains). On a
+	// loopback listener every other Host is refused (DNS rebinding); on
+	// any other listener the check applies only when this is set.
+	AllowedHosts []string
+	// MaxLookups bounds the unauthenticated reads that decompress a scan
+	// or render a report, served at once (default DefaultMaxLookups);
+	// LookupWait is how long a request waits for a turn before a 503 with
+	// Retry-After (default 5s).
+	MaxLookups int
+	LookupWait time.Duration
 }
 
 // Server is a running (or ready to run) service.
@@ -75,7 +86,11 @@ type Server struct {
 
 	mu    sync.RWMutex
 	state *snapshot // latest scan, previous one, drift, trend; replaced whole
-	ready bool      // history loaded
+	ready bool      // started: the history was probed and loaded (or found unusable)
+
+	health   storeHealth
+	loopback bool          // listening on loopback only: Host names are checked
+	lookups  chan struct{} // a slot per concurrent heavy lookup
 
 	lastErr atomic.Pointer[string]
 }
@@ -83,7 +98,9 @@ type Server struct {
 // ErrBusy means a scan is already running.
 var ErrBusy = errors.New("a scan is already running")
 
-// New validates cfg and opens (creating) the history.
+// New validates cfg. The history is opened (created when missing) when
+// serving starts; a damaged one leaves the service up but not ready, with
+// the reason on /readyz, until the file is replaced.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Scan == nil {
 		return nil, errors.New("serve: no scan function")
@@ -118,11 +135,18 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("serve: %w", err)
 		}
 	}
-	store, err := history.Open(ctx, cfg.StateDir, history.Options{Create: true})
+	if cfg.MaxLookups <= 0 {
+		cfg.MaxLookups = DefaultMaxLookups
+	}
+	if cfg.LookupWait <= 0 {
+		cfg.LookupWait = 5 * time.Second
+	}
+	store, err := history.NewStore(cfg.StateDir, history.Options{Create: true})
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, store: store, sched: sched, baseCtx: ctx, state: &snapshot{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, store: store, sched: sched, baseCtx: ctx, state: &snapshot{},
+		lookups: make(chan struct{}, cfg.MaxLookups)}
 	s.reg = prometheus.NewRegistry()
 	s.metrics = newMetrics(s)
 	if err := s.metrics.register(s.reg); err != nil {
@@ -152,6 +176,10 @@ func (s *Server) Run(ctx context.Context) error {
 // drains HTTP requests.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.baseCtx = ctx
+	if host, _, err := net.SplitHostPort(ln.Addr().String()); err == nil {
+		ip := net.ParseIP(host)
+		s.loopback = ip != nil && ip.IsLoopback()
+	}
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
@@ -159,9 +187,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("serving", "addr", ln.Addr().String(), "state_dir", s.cfg.StateDir, "schedule", s.sched.String())
 
-	if err := s.reload(ctx); err != nil {
+	// A damaged history does not stop the service: it stays up, not
+	// ready, saying why on /readyz and in its log, so an operator can
+	// read the reason, move the file aside or restore it, and see the
+	// service recover without a restart (and without a crash loop).
+	if err := s.store.Probe(ctx); err != nil {
+		s.storeFailed(err)
+	} else if err := s.reload(ctx); err != nil {
 		s.log.Error("loading history", "err", err)
 		s.setErr(err)
+		s.lookupFailed(err)
 	}
 	s.mu.Lock()
 	s.ready = true

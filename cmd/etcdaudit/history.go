@@ -44,11 +44,17 @@ func recordScan(ctx context.Context, a *app, dir string, rep *results.Report) er
 	return nil
 }
 
+// openHistory opens dir's history for reading only: list, show, check and
+// drift create and modify nothing, so they work on a read-only state dir.
 func openHistory(cmd *cobra.Command, dir string) (*history.Store, error) {
+	return openHistoryWith(cmd, dir, history.Options{ReadOnly: true})
+}
+
+func openHistoryWith(cmd *cobra.Command, dir string, opts history.Options) (*history.Store, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("--state-dir (or %s) is required", stateDirEnv)
 	}
-	return history.Open(cmd.Context(), dir, history.Options{})
+	return history.Open(cmd.Context(), dir, opts)
 }
 
 func newHistoryCmd(a *app) *cobra.Command {
@@ -178,7 +184,9 @@ later recorded scan (scan --state-dir and serve), so one setting serves both mod
 			if r.IsZero() && !save {
 				return fmt.Errorf("give --keep N and/or --max-age D")
 			}
-			s, err := openHistory(cmd, dir)
+			// A dry run only reads; pruning and saving write (the file
+			// must exist: prune creates no history).
+			s, err := openHistoryWith(cmd, dir, history.Options{ReadOnly: dryRun && !save})
 			if err != nil {
 				return err
 			}

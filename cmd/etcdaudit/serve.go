@@ -19,7 +19,8 @@ func init() { subcommands = append(subcommands, newServeCmd) }
 type serveOptions struct {
 	stateDir, listen, schedule, tokenFile, maxAge, profile, waivers string
 	jitter, scanTimeout                                             time.Duration
-	keep, concurrency, trend                                        int
+	keep, concurrency, trend, maxLookups                            int
+	allowedHosts                                                    []string
 	scanOnStart                                                     bool
 	policy                                                          policies.Config
 	drift                                                           history.DriftOptions
@@ -41,7 +42,14 @@ scan in <state-dir>/history.db, and serves on --listen (loopback unless told oth
                     "Authorization: Bearer <token from --token-file>" (?wait=true waits)
   /api/scans/ID     one scan as JSON (with facts), or ?format=html|markdown|junit|prometheus
   /api/drift        drift between the last two scans, or ?from=REF&to=REF (&format=markdown)
-  /healthz /readyz  liveness and readiness
+  /healthz /readyz  liveness and readiness: /readyz is 503 while the history file is
+                    damaged or cannot be written, saying why and what to do
+
+On a loopback --listen only requests for loopback names (localhost, 127.0.0.1, [::1])
+are served, so a web page cannot reach the API by DNS rebinding; --allowed-hosts adds
+names (a reverse proxy's, or with a non-loopback --listen, the names clients use).
+A damaged history does not stop serve: it runs not ready (scans fail with the reason)
+and recovers by itself once the file is moved aside or restored from a backup.
 
 Two scans never overlap: a scheduled time that finds a scan running is skipped.
 SIGTERM cancels a running scan (it is not recorded) and stops cleanly. The inventory
@@ -73,6 +81,8 @@ and the waivers are re-read before each scan; the policies are compiled once at 
 	addAllowNetFlag(fs, &o.policy.AllowNetBuiltins)
 	fs.DurationVar(&o.policy.EvalTimeout, "eval-timeout", policies.DefaultEvalTimeout, "deadline of each evaluation (one subject's controls); a control still running then is an error result")
 	fs.StringVar(&o.waivers, "waivers", "", "waivers file (re-read before each scan)")
+	fs.StringSliceVar(&o.allowedHosts, "allowed-hosts", nil, "Host header names served besides loopback names (e.g. audit.example.com, *.corp.example); on loopback every other Host is refused (DNS rebinding), beyond loopback the check applies once this is set")
+	fs.IntVar(&o.maxLookups, "max-lookups", service.DefaultMaxLookups, "scan lookups (GET /api/scans/ID, /report, /scans/ID, /api/drift) served at once; more wait up to 5s, then get 503 with Retry-After")
 	addDriftFlags(fs, &o.drift)
 
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -108,7 +118,8 @@ and the waivers are re-read before each scan; the policies are compiled once at 
 		}
 		srv, err := service.New(ctx, service.Config{Scan: scan, StateDir: o.stateDir, Listen: o.listen,
 			Schedule: o.schedule, Jitter: o.jitter, ScanOnStart: o.scanOnStart, ScanTimeout: o.scanTimeout,
-			TokenFile: o.tokenFile, Retention: ret, TrendScans: o.trend, Drift: o.drift, Logger: a.log})
+			TokenFile: o.tokenFile, Retention: ret, TrendScans: o.trend, Drift: o.drift, Logger: a.log,
+			AllowedHosts: o.allowedHosts, MaxLookups: o.maxLookups})
 		if err != nil {
 			return err
 		}
