@@ -1,13 +1,13 @@
 package service
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/etcdaudit/etcdaudit/history"
+	"github.com/etcdaudit/etcdaudit/internal/inputfile"
 	"github.com/etcdaudit/etcdaudit/report"
 	"github.com/etcdaudit/etcdaudit/results"
 )
@@ -276,7 +277,7 @@ func (s *Server) handleStartScan(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusForbidden, "on-demand scans are disabled: start serve with --token-file")
 		return
 	}
-	want, err := readToken(s.cfg.TokenFile)
+	want, err := readToken(r.Context(), s.cfg.TokenFile)
 	if err != nil {
 		s.log.Error("token file", "err", err)
 		writeErr(w, http.StatusInternalServerError, "token file unreadable")
@@ -319,10 +320,12 @@ func (s *Server) handleStartScan(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// readToken reads the bearer token; surrounding whitespace (a trailing
-// newline from `echo`) is not part of it.
-func readToken(path string) (string, error) {
-	b, err := os.ReadFile(path)
+// readToken reads the bearer token from a regular file of at most
+// inputfile.PEM bytes (a FIFO or device cannot hold a request or the
+// start-up); surrounding whitespace (a trailing newline from `echo`) is not
+// part of it.
+func readToken(ctx context.Context, path string) (string, error) {
+	b, err := inputfile.Read(ctx, path, inputfile.PEM)
 	if err != nil {
 		return "", fmt.Errorf("token file: %w", err)
 	}

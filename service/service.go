@@ -131,7 +131,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if cfg.TokenFile != "" {
-		if _, err := readToken(cfg.TokenFile); err != nil {
+		if _, err := readToken(ctx, cfg.TokenFile); err != nil {
 			return nil, fmt.Errorf("serve: %w", err)
 		}
 	}

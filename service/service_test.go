@@ -18,6 +18,7 @@ import (
 
 	"github.com/etcdaudit/etcdaudit/history"
 	"github.com/etcdaudit/etcdaudit/history/historytest"
+	"github.com/etcdaudit/etcdaudit/internal/inputfile/inputfiletest"
 	"github.com/etcdaudit/etcdaudit/results"
 )
 
@@ -537,4 +538,22 @@ func gaugeValue(metrics, name string) float64 {
 		}
 	}
 	return 0
+}
+
+// TestTokenFileThatIsNotAFile: a --token-file naming a FIFO, a device, a
+// directory, a socket or a huge file is refused at start-up, naming what it
+// is, instead of blocking or reading without end.
+func TestTokenFileThatIsNotAFile(t *testing.T) {
+	f := &fakeFleet{}
+	for _, c := range inputfiletest.Hostile(t) {
+		t.Run(c.Name, func(t *testing.T) {
+			err := inputfiletest.Within(t, func() error {
+				_, err := New(context.Background(), Config{Scan: f.scan, StateDir: t.TempDir(), TokenFile: c.Path})
+				return err
+			})
+			if err == nil || !strings.Contains(err.Error(), c.Want) {
+				t.Fatalf("New with token file %s: %v; want %q", c.Name, err, c.Want)
+			}
+		})
+	}
 }
