@@ -175,11 +175,16 @@ func TestApplyUpgrade34To37(t *testing.T) {
 		t.Fatalf("plan: refused %q, %d steps", c.Refused, len(c.Steps))
 	}
 	start := time.Now()
+	// Member steps take seconds: every 200 ms of one is a running line.
+	w.eng.ProgressEvery = 200 * time.Millisecond
 	out, err := w.eng.Apply(ctx, p, ApplyOptions{Approve: true, Approver: "test", NoCanaryPause: true})
 	wall := time.Since(start)
 	t.Logf("progress:\n%s", w.out)
 	if err != nil || out.Status != journal.RunDone {
 		t.Fatalf("apply: %+v %v", out, err)
+	}
+	if !strings.Contains(w.out.String(), ": running ") || !strings.Contains(w.out.String(), " [") {
+		t.Errorf("no running line with a bar for a long step in the progress")
 	}
 	t.Logf("3.4.23 -> 3.7.3, 3 members: %s wall", wall.Round(time.Second))
 	for _, m := range w.h.Cluster.Members {

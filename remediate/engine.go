@@ -33,11 +33,15 @@ type Engine struct {
 	Hooks map[string]*hooks.Runner
 	// Judge judges facts with the same controls plan used (the re-scan).
 	Judge func(ctx context.Context, f *collectors.Facts) (*results.Report, error)
-	// Out gets one progress line per step start and end.
-	Out io.Writer
-	Log *slog.Logger
-	// LockEtcd is the coordination etcd for the lock (nil: a lock file).
+	// Out gets one progress line per step start and end, and one every
+	// ProgressEvery (default 10 s) while a step runs.
+	Out           io.Writer
+	ProgressEvery time.Duration
+	Log           *slog.Logger
+	// LockEtcd is the coordination etcd for the lock (nil: a lock file),
+	// LockTTL its lease's TTL (lock.DefaultTTL when zero).
 	LockEtcd *clientv3.Client
+	LockTTL  time.Duration
 	// Timeouts of the waits (0: defaults).
 	MemberTimeout, VersionTimeout time.Duration
 }
@@ -58,6 +62,9 @@ var (
 	ErrGateDenied  = errors.New("gate denied")
 	ErrPaused      = errors.New("paused")
 	ErrHalted      = errors.New("halted")
+	// ErrLockLost: the coordination lease behind the cluster's lock expired
+	// while the run held it, so another remediator may hold it now.
+	ErrLockLost = errors.New("lock lost")
 )
 
 // Outcome is how a run ended this time.
@@ -377,5 +384,5 @@ func holder(runID string) string {
 }
 
 func (e *Engine) acquire(ctx context.Context, cluster, runID string) (*lock.Lock, error) {
-	return lock.Acquire(ctx, lock.Options{Cluster: cluster, Holder: holder(runID), StateDir: e.StateDir, Etcd: e.LockEtcd})
+	return lock.Acquire(ctx, lock.Options{Cluster: cluster, Holder: holder(runID), StateDir: e.StateDir, Etcd: e.LockEtcd, TTL: e.LockTTL})
 }

@@ -107,6 +107,13 @@ func (e *Engine) runCluster(ctx context.Context, j *journal.Journal, run journal
 		if r, ok := done[key]; ok && (r.Status == journal.StepDone || r.Status == journal.StepSkipped) {
 			continue
 		}
+		// A lock whose lease expired may be someone else's now: stop
+		// before the next step rather than act beside another remediator.
+		select {
+		case <-lk.Lost():
+			return fmt.Errorf("cluster %s: %w before step %s (the coordination etcd's lease expired): nothing more was done; resume once it is healthy", c.Name, ErrLockLost, s.ID)
+		default:
+		}
 		idx := next
 		if r, ok := done[key]; ok {
 			idx = r.Index
@@ -173,7 +180,10 @@ func (cr *clusterRun) step(ctx context.Context, idx, i int, s *Step) error {
 	if already {
 		rec.Note = "already done: " + strings.Join(s.Postconditions, "; ")
 	} else {
-		if err := cr.do(ctx, s, &rec); err != nil {
+		stop := cr.e.watch(label, time.Duration(s.Expected), started)
+		err := cr.do(ctx, s, &rec)
+		stop()
+		if err != nil {
 			return fail(err)
 		}
 	}
