@@ -204,20 +204,30 @@ func (pl *planner) plan(motives []failing) ClusterPlan {
 		byAction[f.action] = append(byAction[f.action], f.control)
 	}
 	for _, f := range motives {
-		if byAction[f.action] == nil || f.action == ActionUpgrade {
+		if byAction[f.action] == nil || f.action == ActionUpgrade || f.action == ActionAttachEventLeases {
 			continue
 		}
-		// The data actions are planned only as part of an upgrade hop that
-		// needs them (DataPlanner); on their own they wait for their engine.
+		// The v2 data actions are planned only as part of an upgrade hop
+		// that needs them (DataPlanner); on their own they wait for their engine.
 		pl.cp.NotPlanned = append(pl.cp.NotPlanned, NotPlanned{f.control, f.action, "this build has no engine for " + f.action})
 	}
-	pl.controls = byAction[ActionUpgrade]
-	if len(pl.controls) == 0 {
-		return pl.cp
+	if ctl := byAction[ActionAttachEventLeases]; len(ctl) > 0 {
+		pl.controls = ctl
+		if err := pl.attachLeases(); err != nil {
+			pl.cp.Refused = err.Error()
+			pl.cp.Steps = []Step{}
+			return pl.cp
+		}
 	}
-	if err := pl.upgrade(); err != nil {
-		pl.cp.Refused = err.Error()
-		pl.cp.Steps = []Step{}
+	pl.controls = byAction[ActionUpgrade]
+	if len(pl.controls) > 0 {
+		if err := pl.upgrade(); err != nil {
+			pl.cp.Refused = err.Error()
+			pl.cp.Steps = []Step{}
+			return pl.cp
+		}
+	}
+	if len(pl.cp.Steps) == 0 {
 		return pl.cp
 	}
 	if err := pl.renderHooks(); err != nil {
