@@ -44,8 +44,9 @@ func (cr *clusterRun) attachLeases(ctx context.Context, s *Step, rec *journal.St
 	if err != nil {
 		return err
 	}
-	cr.e.printf("cluster %s  attach-leases %s: %d keys, %d attached, %d already leased, %d retried after a concurrent write, %d gone, %d leases",
-		cr.c.Name, s.Prefix, rep.Keys, rep.Attached, rep.AlreadyLeased, rep.Retried, rep.Gone, len(rep.Leases))
+	rec.Note = fmt.Sprintf("%s: %d keys, %d attached, %d already leased, %d retried after a concurrent write, %d gone, %d leases",
+		s.Prefix, rep.Keys, rep.Attached, rep.AlreadyLeased, rep.Retried, rep.Gone, len(rep.Leases))
+	cr.e.printf("cluster %s  attach-leases %s", cr.c.Name, rec.Note)
 	gap, err := cr.leaseGap(ctx, s.Prefix)
 	data.After = gap
 	rec.Data = mustJSON(data)

@@ -178,6 +178,10 @@ func TestRemediateAttachEventLeasesCLI(t *testing.T) {
 		t.Errorf("a key outside the events prefix was touched: %v %v", r, err)
 	}
 
+	code, sout, serr := runCLI(t, "remediate", "status", m[1], "--state-dir", state)
+	if code != 0 || !strings.Contains(sout, "events/attach-event-leases/attach") || !strings.Contains(sout, "300 keys") {
+		t.Errorf("status: exit %d\n%s\n%s", code, sout, serr)
+	}
 	// The journal keeps the verified backup and the attach report.
 	jn, err := journal.OpenReadOnly(state)
 	if err != nil {
