@@ -178,6 +178,27 @@ type planner struct {
 
 	cp       ClusterPlan
 	controls []string // motivating the upgrade
+	// dataControls are the failing controls naming a v2 data action: the
+	// data steps a hop needs fix them too.
+	dataControls []string
+}
+
+// addData adds the v2 data steps a DataPlanner returned: motivated by the
+// upgrade's controls and the v2 data controls, which are then planned.
+func (pl *planner) addData(steps []Step) {
+	ctl := append(append([]string{}, pl.controls...), pl.dataControls...)
+	for _, s := range steps {
+		s.Controls = ctl
+		pl.cp.Steps = append(pl.cp.Steps, s)
+	}
+	planned := setOf(pl.dataControls)
+	kept := pl.cp.NotPlanned[:0]
+	for _, n := range pl.cp.NotPlanned {
+		if !planned[n.Control] {
+			kept = append(kept, n)
+		}
+	}
+	pl.cp.NotPlanned = kept
 }
 
 // refusal stops planning a cluster with a reason.
@@ -202,6 +223,10 @@ func (pl *planner) plan(motives []failing) ClusterPlan {
 			continue
 		}
 		byAction[f.action] = append(byAction[f.action], f.control)
+		switch f.action {
+		case ActionMigrateV2, ActionSwitchBackend, ActionCleanupV2:
+			pl.dataControls = appendUnique(pl.dataControls, f.control)
+		}
 	}
 	for _, f := range motives {
 		if byAction[f.action] == nil || f.action == ActionUpgrade || f.action == ActionAttachEventLeases {

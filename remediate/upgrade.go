@@ -187,12 +187,14 @@ func (pl *planner) v2Blocks(ms []*member, line, why string) error {
 	if len(holders) == 0 && len(uncounted) == 0 {
 		return nil
 	}
-	if pl.opts.Data != nil && len(holders) > 0 {
+	// The data actions copy through the v3 API and run before the 3.6 hop
+	// (on 3.5); the 3.2 hop's migration (on 3.0 or 3.1) is not planned.
+	if pl.opts.Data != nil && len(holders) > 0 && len(uncounted) == 0 && etcdversion.AtLeast(line, 3, 6) {
 		steps, err := pl.opts.Data.PlanV2(pl.cf, line)
 		if err != nil {
 			return refusal{fmt.Sprintf("custom v2 data before %s: %v", line, err)}
 		}
-		pl.cp.Steps = append(pl.cp.Steps, steps...)
+		pl.addData(steps)
 		return nil
 	}
 	if len(holders) > 0 {
@@ -313,6 +315,10 @@ func stepHooks(s *Step) []string {
 		hs = append(hs, hookInstall, hookStart)
 	case KindMemberRestart:
 		hs = []string{hookStop, hookFlags, hookStart}
+	case KindStopWriters:
+		hs = []string{hookStopWriters}
+	case KindSwitchBackend:
+		hs = []string{hookSetBackend, hookStartWriters}
 	}
 	return hs
 }

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	client "go.etcd.io/etcd/client/v2"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdaudit/etcdaudit/internal/etcdtest"
+	"github.com/etcdaudit/etcdaudit/internal/hoststub"
+	"github.com/etcdaudit/etcdaudit/internal/seed"
+	"github.com/etcdaudit/etcdaudit/remediate"
+	"github.com/etcdaudit/etcdaudit/remediate/v2data"
+	"github.com/etcdaudit/etcdaudit/results"
+)
+
+// v2Values reads every v2 key (not directory) under "/" (no quorum read:
+// those append v2 entries to the log, which 3.6 panics on).
+func v2Values(t *testing.T, ctx context.Context, kapi client.KeysAPI) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	resp, err := kapi.Get(ctx, "/", &client.GetOptions{Recursive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walk func(n *client.Node)
+	walk = func(n *client.Node) {
+		if !n.Dir {
+			out[n.Key] = n.Value
+		}
+		for _, c := range n.Nodes {
+			walk(c)
+		}
+	}
+	walk(resp.Node)
+	return out
+}
+
+// TestRemediateMigrateV2To36CLI: a 3-member 3.5.35 cluster with --enable-v2
+// holding v2 data (keys with and without TTLs). `remediate plan --target
+// 3.6.16` plans the data actions before the hop instead of refusing it;
+// `apply --approve` reaches 3.6.16 with every v2 key in v3 (same value, TTL
+// keys leased), the writers stopped, switched to etcd3 and started in that
+// order, and the next scan passes the v2 controls.
+func TestRemediateMigrateV2To36CLI(t *testing.T) {
+	etcdtest.RequireVersion(t, "3.5")
+	etcdtest.RequireVersion(t, "3.6")
+	h := hoststub.Start(t, etcdtest.WithVersion("3.5"), etcdtest.WithMembers(3), etcdtest.WithV2())
+	var mu sync.Mutex
+	var writes []string
+	rec := func(s string) { mu.Lock(); writes = append(writes, s); mu.Unlock() }
+	h.SetWriter(hoststub.WriterFuncs{
+		Stop:    func(context.Context) error { rec("stop"); return nil },
+		Start:   func(context.Context) error { rec("start"); return nil },
+		Backend: func(_ context.Context, b string) error { rec("backend " + b); return nil },
+	})
+	fleet := h.Inventory(t, "legacy")
+	ctx := t.Context()
+	hc := h.Cluster.HTTPClient()
+	if _, err := seed.V2Keys(ctx, hc, h.Cluster.Endpoints()[0], seed.V2Spec{Prefix: "/registry", Dirs: 3, Keys: 40, TTLKeys: 10, JSON: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := seed.V2Keys(ctx, hc, h.Cluster.Endpoints()[0], seed.V2Spec{Prefix: "/legacy-app", Keys: 5}); err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{DisableKeepAlives: true} // no idle connection to hold a member's shutdown
+	kapi, err := v2data.NewKeysAPI(h.Cluster.Endpoints(), tr, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := v2Values(t, ctx, kapi)
+	if len(before) != 55 {
+		t.Fatalf("%d v2 keys seeded", len(before))
+	}
+
+	dir := t.TempDir()
+	planPath, state := filepath.Join(dir, "plan.json"), filepath.Join(dir, "state")
+	code, stdout, stderr := runCLI(t, "remediate", "plan", "-f", fleet, "-o", planPath, "--state-dir", state, "--color", "never", "--target", "3.6.16")
+	if code != 0 {
+		t.Fatalf("plan: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	b, err := os.ReadFile(planPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := remediate.DecodePlan(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok := p.Cluster("legacy")
+	if !ok || c.Refused != "" {
+		t.Fatalf("plan of legacy: %+v\n%s", c, stdout)
+	}
+	var kinds []string
+	for _, s := range c.Steps {
+		kinds = append(kinds, s.Kind)
+	}
+	got := strings.Join(kinds, ",")
+	if !strings.Contains(got, "v2-dump,stop-writers,v2-copy,backup,switch-backend,v2-cleanup,") || strings.Index(got, "v2-cleanup") > strings.Index(got, "member-upgrade") {
+		t.Fatalf("steps %s", got)
+	}
+
+	code, stdout, stderr = runCLI(t, "remediate", "apply", "-f", fleet, "--plan", planPath, "--approve", "--state-dir", state)
+	if code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	t.Logf("apply:\n%s", stdout)
+	mu.Lock()
+	if w := strings.Join(writes, ","); w != "stop,backend etcd3,start" {
+		t.Errorf("writer calls %q", w)
+	}
+	mu.Unlock()
+	for _, m := range []string{"m0", "m1", "m2"} {
+		if v := h.Member(m).FullVersion(); v != "3.6.16" {
+			t.Errorf("%s runs %s", m, v)
+		}
+	}
+	cli := h.Cluster.Client(t)
+	for k, v := range before {
+		r, err := cli.Get(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Kvs) != 1 || string(r.Kvs[0].Value) != v {
+			t.Errorf("v3 %s = %v, want the v2 value %q", k, r.Kvs, v)
+		}
+	}
+	if r, err := cli.Get(ctx, "/registry/", clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil || r.Count != 50 {
+		t.Errorf("v3 /registry/: %v %v", r, err)
+	}
+
+	scanJSON := filepath.Join(dir, "scan.json")
+	code, stdout, stderr = runCLI(t, "scan", "-f", fleet, "--profile", "full", "--report", "json:"+scanJSON)
+	if code != results.ExitPassed && code != results.ExitFailed {
+		t.Fatalf("scan: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	rep := loadJSONReport(t, scanJSON)
+	for _, m := range []string{"m0", "m1", "m2"} {
+		for _, ctl := range []string{"ETCD-V2-001", "ETCD-V2-002"} {
+			if st, msg := statusOf(rep, ctl, "legacy", m); st != results.Passed {
+				t.Errorf("%s %s after apply: %s %s", ctl, m, st, msg)
+			}
+		}
+	}
+}
