@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os"
+	"regexp"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	client "go.etcd.io/etcd/client/v2"
@@ -146,6 +149,95 @@ func TestRemediateMigrateV2To36CLI(t *testing.T) {
 			if st, msg := statusOf(rep, ctl, "legacy", m); st != results.Passed {
 				t.Errorf("%s %s after apply: %s %s", ctl, m, st, msg)
 			}
+		}
+	}
+}
+
+// TestRemediateMigrateV2RollbackCLI: the verify hook fails right after the
+// backend switch (the seed's NotReady kubelets): the run halts there, and
+// `remediate rollback` points the writers back at etcd2, deletes every key
+// the copy wrote by key and mod revision, and starts the writers: v2 holds
+// all its data, v3 none of the copied keys.
+func TestRemediateMigrateV2RollbackCLI(t *testing.T) {
+	etcdtest.RequireVersion(t, "3.5")
+	etcdtest.RequireVersion(t, "3.6")
+	// The 6th verify is the switch-backend step's, the 7th the cleanup's:
+	// then rollback re-imports the v2 data from the dump too.
+	t.Run("after switch-backend", func(t *testing.T) { rollbackV2(t, 6, "switch-backend") })
+	t.Run("after cleanup", func(t *testing.T) { rollbackV2(t, 7, "cleanup") })
+}
+
+func rollbackV2(t *testing.T, failAt int32, step string) {
+	h := hoststub.Start(t, etcdtest.WithVersion("3.5"), etcdtest.WithMembers(3), etcdtest.WithV2())
+	var mu sync.Mutex
+	var writes []string
+	rec := func(s string) { mu.Lock(); writes = append(writes, s); mu.Unlock() }
+	h.SetWriter(hoststub.WriterFuncs{
+		Stop:    func(context.Context) error { rec("stop"); return nil },
+		Start:   func(context.Context) error { rec("start"); return nil },
+		Backend: func(_ context.Context, b string) error { rec("backend " + b); return nil },
+	})
+	var verifies atomic.Int32
+	h.SetProbe(func(context.Context, string) error {
+		if verifies.Add(1) == failAt { // backup, dump, stop-writers, copy, backup, switch-backend, cleanup
+			return errors.New("kubelets NotReady")
+		}
+		return nil
+	})
+	fleet := h.Inventory(t, "legacy")
+	ctx := t.Context()
+	if _, err := seed.V2Keys(ctx, h.Cluster.HTTPClient(), h.Cluster.Endpoints()[0], seed.V2Spec{Prefix: "/registry", Dirs: 2, Keys: 30, TTLKeys: 6, JSON: true}); err != nil {
+		t.Fatal(err)
+	}
+	kapi, err := v2data.NewKeysAPI(h.Cluster.Endpoints(), &http.Transport{DisableKeepAlives: true}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := v2Values(t, ctx, kapi)
+	cli := h.Cluster.Client(t)
+	if _, err := cli.Put(ctx, "/other/key", "kept"); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	planPath, state := filepath.Join(dir, "plan.json"), filepath.Join(dir, "state")
+	if code, stdout, stderr := runCLI(t, "remediate", "plan", "-f", fleet, "-o", planPath, "--state-dir", state, "--target", "3.6.16"); code != 0 {
+		t.Fatalf("plan: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, stderr := runCLI(t, "remediate", "apply", "-f", fleet, "--plan", planPath, "--approve", "--state-dir", state)
+	if code == 0 || !strings.Contains(stderr, "v2-data/before-3.6/"+step+": verify hook") {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	m := regexp.MustCompile(`run (\S+): halted`).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("apply output names no halted run:\n%s", stdout)
+	}
+	if r, err := cli.Get(ctx, "/registry/", clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil || r.Count != int64(len(before)) {
+		t.Fatalf("v3 after the copy: %v %v", r, err)
+	}
+	code, stdout, stderr = runCLI(t, "remediate", "rollback", m[1], "-f", fleet, "--state-dir", state)
+	if code != 0 {
+		t.Fatalf("rollback: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	t.Logf("rollback:\n%s", stdout)
+	mu.Lock()
+	if w := strings.Join(writes, ","); w != "stop,backend etcd3,start,stop,backend etcd2,start" {
+		t.Errorf("writer calls %q", w)
+	}
+	mu.Unlock()
+	if r, err := cli.Get(ctx, "/registry/", clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil || r.Count != 0 {
+		t.Errorf("v3 after rollback: %v %v", r, err)
+	}
+	if r, err := cli.Get(ctx, "/other/key"); err != nil || len(r.Kvs) != 1 {
+		t.Errorf("a key the copy did not write was deleted: %v %v", r, err)
+	}
+	after := v2Values(t, ctx, kapi)
+	if len(after) != len(before) {
+		t.Errorf("v2 holds %d keys after rollback, had %d", len(after), len(before))
+	}
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("v2 %s = %q after rollback, want %q", k, after[k], v)
 		}
 	}
 }
