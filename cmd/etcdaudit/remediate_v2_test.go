@@ -241,3 +241,47 @@ func rollbackV2(t *testing.T, failAt int32, step string) {
 		}
 	}
 }
+
+// TestRemediateMigrateV2ConflictCLI: a v3 key planted under a v2 directory
+// that is to be migrated halts the run at the conflict check, naming the
+// key, before the writers are stopped or anything is copied.
+func TestRemediateMigrateV2ConflictCLI(t *testing.T) {
+	etcdtest.RequireVersion(t, "3.5")
+	etcdtest.RequireVersion(t, "3.6")
+	h := hoststub.Start(t, etcdtest.WithVersion("3.5"), etcdtest.WithMembers(3), etcdtest.WithV2())
+	var stops atomic.Int32
+	h.SetWriter(hoststub.WriterFuncs{
+		Stop:    func(context.Context) error { stops.Add(1); return nil },
+		Start:   func(context.Context) error { return nil },
+		Backend: func(context.Context, string) error { return nil },
+	})
+	fleet := h.Inventory(t, "legacy")
+	ctx := t.Context()
+	if _, err := seed.V2Keys(ctx, h.Cluster.HTTPClient(), h.Cluster.Endpoints()[0], seed.V2Spec{Prefix: "/registry", Keys: 10}); err != nil {
+		t.Fatal(err)
+	}
+	cli := h.Cluster.Client(t)
+	// v3 holds data when the plan is made (so planting one more key does
+	// not make the plan stale: its fingerprint keeps only whether v3 has data).
+	if _, err := cli.Put(ctx, "/other/key", "v3"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	planPath, state := filepath.Join(dir, "plan.json"), filepath.Join(dir, "state")
+	if code, stdout, stderr := runCLI(t, "remediate", "plan", "-f", fleet, "-o", planPath, "--state-dir", state, "--target", "3.6.16"); code != 0 {
+		t.Fatalf("plan: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if _, err := cli.Put(ctx, "/registry/planted", "v3"); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, "remediate", "apply", "-f", fleet, "--plan", planPath, "--approve", "--state-dir", state)
+	if code == 0 || !strings.Contains(stderr, "v2-data/before-3.6/dump") || !strings.Contains(stderr, "/registry/planted") {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if stops.Load() != 0 {
+		t.Errorf("the writers were stopped before the conflict halted the run")
+	}
+	if r, err := cli.Get(ctx, "/registry/", clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil || r.Count != 1 {
+		t.Errorf("v3 under /registry/ after the halt: %v %v (only the planted key expected)", r, err)
+	}
+}
