@@ -50,6 +50,27 @@ func TestPlanV2DataBefore36(t *testing.T) {
 			t.Errorf("stop-writers hooks %+v", s.Hooks)
 		}
 	}
+	// From 3.4 (v2 on by default), the hop to 3.5 turns --enable-v2 on
+	// (3.5's default is off) so the data steps can read v2 on 3.5.
+	c34 := testCluster("v", "small", fm{"m1", "3.4.23", true, 12})
+	o34 := o
+	o34.Via = map[string]string{"3.5": "3.5.35"}
+	p, err = MakePlan(rep, &collectors.Facts{Schema: collectors.FactsSchema, Clusters: []collectors.ClusterFacts{c34}}, nil, data, o34)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hop34 int
+	for _, s := range p.Clusters[0].Steps {
+		if s.Kind == KindMemberUpgrade && s.From == "3.4.23" {
+			hop34++
+			if strings.Join(s.FlagsAdd, ",") != "--enable-v2=true" {
+				t.Errorf("3.4 -> 3.5 step %s adds %v", s.ID, s.FlagsAdd)
+			}
+		}
+	}
+	if hop34 != 1 || p.Clusters[0].Refused != "" {
+		t.Errorf("3.4 start: %d hop steps, refused %q", hop34, p.Clusters[0].Refused)
+	}
 	// The 3.2 hop (2.x data) is still refused: no v3 API to copy through.
 	old := testCluster("o", "small", fm{"m1", "2.3.8", true, 12})
 	rep2 := failingVersions("o")
