@@ -28,6 +28,9 @@ func StepVars(cluster, runID string, s *Step) hooks.Vars {
 		FlagsAdd: s.FlagsAdd, FlagsDrop: s.FlagsDrop,
 		RunID: runID, Step: s.ID,
 	}
+	if s.Kind == KindSwitchBackend {
+		v.Backend = "etcd3"
+	}
 	if u, err := url.Parse(s.ClientURL); err == nil {
 		v.Host = u.Hostname()
 	}

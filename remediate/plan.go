@@ -44,6 +44,10 @@ const (
 	// KindWaitClusterVersion waits until the cluster (and, 3.6+, storage)
 	// version reaches the hop's minor.
 	KindWaitClusterVersion = "wait-cluster-version"
+	// KindAttachLeases re-puts every key under the step's Prefix that has
+	// no lease with a shared lease, each put guarded by the key's mod
+	// revision (remediate/leases), then checks every key there is leased.
+	KindAttachLeases = "attach-leases"
 )
 
 // Plan is the reviewed document apply runs.
@@ -114,6 +118,9 @@ type Step struct {
 	Postconditions []string   `json:"postconditions"`
 	Hooks          []HookCall `json:"hooks,omitempty"`
 	Backup         string     `json:"backup,omitempty"` // where the step's backup goes
+	// Prefix is the key prefix a data step works on (the events prefix of
+	// attach-leases).
+	Prefix string `json:"prefix,omitempty"`
 	// Destructive steps get a verified backup before they run.
 	Destructive bool     `json:"destructive"`
 	Expected    Duration `json:"expected_duration"`

@@ -178,6 +178,27 @@ type planner struct {
 
 	cp       ClusterPlan
 	controls []string // motivating the upgrade
+	// dataControls are the failing controls naming a v2 data action: the
+	// data steps a hop needs fix them too.
+	dataControls []string
+}
+
+// addData adds the v2 data steps a DataPlanner returned: motivated by the
+// upgrade's controls and the v2 data controls, which are then planned.
+func (pl *planner) addData(steps []Step) {
+	ctl := append(append([]string{}, pl.controls...), pl.dataControls...)
+	for _, s := range steps {
+		s.Controls = ctl
+		pl.cp.Steps = append(pl.cp.Steps, s)
+	}
+	planned := setOf(pl.dataControls)
+	kept := pl.cp.NotPlanned[:0]
+	for _, n := range pl.cp.NotPlanned {
+		if !planned[n.Control] {
+			kept = append(kept, n)
+		}
+	}
+	pl.cp.NotPlanned = kept
 }
 
 // refusal stops planning a cluster with a reason.
@@ -202,22 +223,36 @@ func (pl *planner) plan(motives []failing) ClusterPlan {
 			continue
 		}
 		byAction[f.action] = append(byAction[f.action], f.control)
+		switch f.action {
+		case ActionMigrateV2, ActionSwitchBackend, ActionCleanupV2:
+			pl.dataControls = appendUnique(pl.dataControls, f.control)
+		}
 	}
 	for _, f := range motives {
-		if byAction[f.action] == nil || f.action == ActionUpgrade {
+		if byAction[f.action] == nil || f.action == ActionUpgrade || f.action == ActionAttachEventLeases {
 			continue
 		}
-		// The data actions are planned only as part of an upgrade hop that
-		// needs them (DataPlanner); on their own they wait for their engine.
+		// The v2 data actions are planned only as part of an upgrade hop
+		// that needs them (DataPlanner); on their own they wait for their engine.
 		pl.cp.NotPlanned = append(pl.cp.NotPlanned, NotPlanned{f.control, f.action, "this build has no engine for " + f.action})
 	}
-	pl.controls = byAction[ActionUpgrade]
-	if len(pl.controls) == 0 {
-		return pl.cp
+	if ctl := byAction[ActionAttachEventLeases]; len(ctl) > 0 {
+		pl.controls = ctl
+		if err := pl.attachLeases(); err != nil {
+			pl.cp.Refused = err.Error()
+			pl.cp.Steps = []Step{}
+			return pl.cp
+		}
 	}
-	if err := pl.upgrade(); err != nil {
-		pl.cp.Refused = err.Error()
-		pl.cp.Steps = []Step{}
+	pl.controls = byAction[ActionUpgrade]
+	if len(pl.controls) > 0 {
+		if err := pl.upgrade(); err != nil {
+			pl.cp.Refused = err.Error()
+			pl.cp.Steps = []Step{}
+			return pl.cp
+		}
+	}
+	if len(pl.cp.Steps) == 0 {
 		return pl.cp
 	}
 	if err := pl.renderHooks(); err != nil {

@@ -82,11 +82,14 @@ func failingVersions(clusters ...string) *results.Report {
 // without the hooks named in missing.
 func testHooks(missing ...string) HookSet {
 	h := inventory.Hooks{
-		hookStop:    {"/usr/local/sbin/etcd-host", "{{.Host}}", "systemctl", "stop", "etcd"},
-		hookStart:   {"/usr/local/sbin/etcd-host", "{{.Host}}", "systemctl", "start", "etcd"},
-		hookInstall: {"/usr/local/sbin/etcd-host", "{{.Host}}", "install-etcd", "{{.ToVersion}}"},
-		hookFlags:   {"/usr/local/sbin/etcd-host", "{{.Host}}", "etcd-flags", "--add", "{{join .FlagsAdd \",\"}}", "--drop", "{{join .FlagsDrop \",\"}}"},
-		hookVerify:  {"/usr/local/bin/check-apiservers", "{{.Cluster}}"},
+		hookStop:         {"/usr/local/sbin/etcd-host", "{{.Host}}", "systemctl", "stop", "etcd"},
+		hookStart:        {"/usr/local/sbin/etcd-host", "{{.Host}}", "systemctl", "start", "etcd"},
+		hookInstall:      {"/usr/local/sbin/etcd-host", "{{.Host}}", "install-etcd", "{{.ToVersion}}"},
+		hookFlags:        {"/usr/local/sbin/etcd-host", "{{.Host}}", "etcd-flags", "--add", "{{join .FlagsAdd \",\"}}", "--drop", "{{join .FlagsDrop \",\"}}"},
+		hookVerify:       {"/usr/local/bin/check-apiservers", "{{.Cluster}}"},
+		hookStopWriters:  {"/usr/local/sbin/apiservers", "{{.Cluster}}", "stop"},
+		hookStartWriters: {"/usr/local/sbin/apiservers", "{{.Cluster}}", "start"},
+		hookSetBackend:   {"/usr/local/sbin/apiservers", "{{.Cluster}}", "backend", "{{.Backend}}"},
 	}
 	for _, m := range missing {
 		delete(h, m)

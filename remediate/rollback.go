@@ -109,7 +109,16 @@ func (e *Engine) rollbackCluster(ctx context.Context, j *journal.Journal, run jo
 	for i := len(c.Steps) - 1; i >= 0; i-- {
 		s := &c.Steps[i]
 		r, ok := byKey[c.Name+"/"+s.ID]
-		if !ok || s.Kind != KindMemberUpgrade || r.Status == journal.StepRolledBack {
+		if !ok || r.Status == journal.StepRolledBack {
+			continue
+		}
+		if isDataKind(s.Kind) {
+			if err := cr.undoData(ctx, s, r); err != nil {
+				return err
+			}
+			continue
+		}
+		if s.Kind != KindMemberUpgrade {
 			continue
 		}
 		if err := cr.undoUpgrade(ctx, s, r, byKey, o); err != nil {

@@ -212,6 +212,10 @@ func (cr *clusterRun) isDone(ctx context.Context, s *Step) (bool, error) {
 		return st.healthy() == nil && st.Version == s.To, nil
 	case KindWaitClusterVersion:
 		return cr.versionReached(ctx, s.To) == nil, nil
+	case KindAttachLeases:
+		// Every key leased already (a resumed run after the attach).
+		g, err := cr.leaseGap(ctx, s.Prefix)
+		return err == nil && s.Prefix != "" && g.Unleased == 0, nil
 	}
 	return false, nil
 }
@@ -234,6 +238,23 @@ func (cr *clusterRun) do(ctx context.Context, s *Step, rec *journal.StepRecord) 
 		return cr.postMember(ctx, s, s.To)
 	case KindForceSnapshot:
 		return cr.forceSnapshot(ctx, s)
+	case KindAttachLeases:
+		return cr.attachLeases(ctx, s, rec)
+	case KindV2Dump:
+		return cr.v2Dump(ctx, s, rec)
+	case KindV2Copy:
+		return cr.v2Copy(ctx, s, rec)
+	case KindV2Cleanup:
+		return cr.v2Cleanup(ctx, s, rec)
+	case KindStopWriters, KindSwitchBackend:
+		for _, h := range stepHooks(s) {
+			res, err := cr.hooks.Run(ctx, h, StepVars(cr.c.Name, cr.run.ID, s))
+			rec.Hooks = append(rec.Hooks, res)
+			if err != nil {
+				return err
+			}
+		}
+		return cr.allHealthy(ctx)
 	case KindWaitClusterVersion:
 		return cr.pr.waitFor(ctx, cr.versionTimeout(), "cluster version "+s.To, func(ctx context.Context) error { return cr.versionReached(ctx, s.To) })
 	}

@@ -161,11 +161,27 @@ func (pl *planner) hop(ms []*member, line string, hop Hop) error {
 		pl.forceSnapshot(base, movers, nil, fmt.Sprintf("every %s member's newest raft snapshot written by %s before %s (else 3.7 panics \"unmarshal should never fail\")", line, line, hop.To))
 		drop = []string{flagSnapshotCount}
 	}
+	var add []string
+	if line == "3.4" && pl.opts.Data != nil && pl.holdsV2(ms) {
+		// 3.4 serves v2 by default, 3.5 only with --enable-v2: the v2 data
+		// steps before the 3.6 hop read it on 3.5.
+		add = []string{flagEnableV2 + "=true"}
+	}
 	for _, m := range movers {
-		pl.memberUpgrade(base, m, to, drop, fmt.Sprintf("upgrade hop %s -> %s", line, hop.To))
+		pl.memberUpgrade(base, m, to, drop, fmt.Sprintf("upgrade hop %s -> %s", line, hop.To), add...)
 	}
 	pl.waitVersion(base, hop.To)
 	return nil
+}
+
+// holdsV2: a member holds custom v2 data.
+func (pl *planner) holdsV2(ms []*member) bool {
+	for _, m := range ms {
+		if v2 := m.facts.V2; v2 != nil && v2.Keys > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // v2Blocks refuses a hop into line while a member holds custom v2 data (or
@@ -187,12 +203,14 @@ func (pl *planner) v2Blocks(ms []*member, line, why string) error {
 	if len(holders) == 0 && len(uncounted) == 0 {
 		return nil
 	}
-	if pl.opts.Data != nil && len(holders) > 0 {
+	// The data actions copy through the v3 API and run before the 3.6 hop
+	// (on 3.5); the 3.2 hop's migration (on 3.0 or 3.1) is not planned.
+	if pl.opts.Data != nil && len(holders) > 0 && len(uncounted) == 0 && etcdversion.AtLeast(line, 3, 6) {
 		steps, err := pl.opts.Data.PlanV2(pl.cf, line)
 		if err != nil {
 			return refusal{fmt.Sprintf("custom v2 data before %s: %v", line, err)}
 		}
-		pl.cp.Steps = append(pl.cp.Steps, steps...)
+		pl.addData(steps)
 		return nil
 	}
 	if len(holders) > 0 {
@@ -234,12 +252,12 @@ func (pl *planner) backup(base, line string) {
 	})
 }
 
-func (pl *planner) memberUpgrade(base string, m *member, to etcdversion.Version, drop []string, why string) {
+func (pl *planner) memberUpgrade(base string, m *member, to etcdversion.Version, drop []string, why string, add ...string) {
 	from := m.v
 	pl.add(Step{
 		ID: base + "/member/" + m.name, Action: ActionUpgrade, Kind: KindMemberUpgrade,
 		Member: m.name, MemberID: m.id, ClientURL: m.client, PeerURL: m.peer,
-		From: from.String(), To: to.String(), FlagsDrop: drop, Destructive: true,
+		From: from.String(), To: to.String(), FlagsAdd: add, FlagsDrop: drop, Destructive: true,
 		Description: fmt.Sprintf("%s: stop %s, install %s, start it", why, m.name, to),
 		Preconditions: []string{
 			"every member healthy",
@@ -313,6 +331,10 @@ func stepHooks(s *Step) []string {
 		hs = append(hs, hookInstall, hookStart)
 	case KindMemberRestart:
 		hs = []string{hookStop, hookFlags, hookStart}
+	case KindStopWriters:
+		hs = []string{hookStopWriters}
+	case KindSwitchBackend:
+		hs = []string{hookSetBackend, hookStartWriters}
 	}
 	return hs
 }

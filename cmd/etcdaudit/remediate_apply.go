@@ -220,7 +220,10 @@ cluster version has not moved; where it has and etcd supports it (3.6 -> 3.5,
 3.7 -> 3.6) it first lowers the cluster version with etcd's downgrade API. Otherwise
 it prints how many revisions restoring the run's first backup would drop, and
 restores it only with --restore-snapshot. Flag changes (--enable-v2 off, the snapshot
-count) are not undone.
+count) are not undone. The v2 data steps are undone while the members still serve
+v2: the cleanup by re-importing the verified v2 dump, the backend switch by setting
+the writers back to etcd2, the copy by deleting exactly the keys it wrote (key and
+mod revision), the writers' stop by starting them.
 
 Exit codes: 0 rolled back, 1 not (the reason is printed) or etcdaudit could not run.`,
 		Example: `  etcdaudit remediate rollback 20261204T160000Z-a1b2c3 -f fleet.yaml --state-dir /var/lib/etcdaudit`,

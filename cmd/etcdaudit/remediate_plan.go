@@ -208,9 +208,11 @@ func makePlan(ctx context.Context, a *app, p *planArgs, via map[string]string, f
 	if err != nil {
 		return nil, err
 	}
+	now := time.Now().UTC()
 	return remediate.MakePlan(rep, facts, fleet, data, remediate.Options{
 		Target: p.target, Via: via, Actions: p.actions, Clusters: p.clusters,
-		BackupDir: backups, ToolVersion: buildinfo.Version, Now: time.Now().UTC(),
+		BackupDir: backups, ToolVersion: buildinfo.Version, Now: now,
+		Data: remediate.V2Planner{BackupDir: backups, Now: now},
 		Hooks: func(c string) remediate.HookSet {
 			if r := runners[c]; r != nil {
 				return remediate.InventoryHooks(r)

@@ -1,0 +1,85 @@
+package remediate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/etcdaudit/etcdaudit/remediate/journal"
+	"github.com/etcdaudit/etcdaudit/remediate/v2data"
+)
+
+// undoData undoes one v2 data step that ran (fully or in part): the cleanup
+// by re-importing the v2 dump, the backend switch by pointing the writers
+// back at etcd2 (stopped), the copy by deleting the keys it wrote by exact
+// key and mod revision, the writers' stop by starting them again. Needs the
+// v2 API: it works while the members still serve --enable-v2, i.e. before
+// the hop's restarts.
+func (cr *clusterRun) undoData(ctx context.Context, s *Step, r journal.StepRecord) error {
+	started := time.Now().UTC()
+	label := fmt.Sprintf("cluster %s  rollback %s", cr.c.Name, s.ID)
+	cr.e.printf("%s: started", label)
+	var note string
+	runHooks := func(backend string, names ...string) error {
+		v := StepVars(cr.c.Name, cr.run.ID, s)
+		v.Backend = backend
+		for _, h := range names {
+			res, err := cr.hooks.Run(ctx, h, v)
+			r.Hooks = append(r.Hooks, res)
+			if err != nil {
+				return fmt.Errorf("%s: %w", label, err)
+			}
+		}
+		return nil
+	}
+	switch s.Kind {
+	case KindV2Cleanup:
+		d, err := cr.dumpOf(s)
+		if err != nil {
+			return fmt.Errorf("%s: %w", label, err)
+		}
+		kapi, done, err := cr.kapi()
+		if err != nil {
+			return err
+		}
+		defer done()
+		rep, err := v2data.Reimport(ctx, kapi, d.Path, d.Info)
+		if err != nil {
+			return fmt.Errorf("%s: re-import %s: %w", label, d.Path, err)
+		}
+		note = fmt.Sprintf("v2 re-imported from %s: %+v", d.Path, rep)
+	case KindSwitchBackend:
+		if err := runHooks("etcd2", hookStopWriters, hookSetBackend); err != nil {
+			return err
+		}
+		note = "writers stopped and set back to etcd2"
+	case KindV2Copy:
+		var d copyData
+		if err := json.Unmarshal(r.Data, &d); err != nil || (d.Report.Keys > 0 && d.Report.Written == nil) {
+			return fmt.Errorf("%s: the journal has no list of the keys the copy wrote (interrupted before it returned): resume the run to finish the copy, then roll back", label)
+		}
+		rep, err := v2data.DeleteCopied(ctx, cr.pr.cli, d.Report.Written)
+		if err != nil {
+			return fmt.Errorf("%s: %w", label, err)
+		}
+		note = fmt.Sprintf("copied v3 keys deleted by key and mod revision: %+v", rep)
+	case KindStopWriters:
+		if err := runHooks("etcd2", hookStartWriters); err != nil {
+			return err
+		}
+		note = "writers started again"
+	default:
+		return nil
+	}
+	return cr.markRolledBack(r, note, label, started)
+}
+
+// isDataKind: the step is one of the v2 data steps rollback undoes.
+func isDataKind(k string) bool {
+	switch k {
+	case KindV2Cleanup, KindSwitchBackend, KindV2Copy, KindStopWriters:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,193 @@
+package remediate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	client "go.etcd.io/etcd/client/v2"
+
+	"github.com/etcdaudit/etcdaudit/remediate/journal"
+	"github.com/etcdaudit/etcdaudit/remediate/v2data"
+)
+
+// dumpData is what the journal keeps of a v2-dump step: the top-level v2
+// directories the data actions work on, and the verified dump.
+type dumpData struct {
+	Prefixes []string        `json:"prefixes"`
+	Path     string          `json:"path"`
+	Info     v2data.DumpInfo `json:"info"`
+}
+
+// copyData is what the journal keeps of a v2-copy step; Report.Written is
+// what a rollback deletes (by exact key and mod revision).
+type copyData struct {
+	Report v2data.CopyReport   `json:"report"`
+	Verify v2data.VerifyReport `json:"verify"`
+}
+
+// kapi is a v2 keys client over every member of the plan. Call done when
+// the step ends: an idle keep-alive connection left open would hold a
+// member's graceful shutdown (the next stop_member) until it times out.
+func (cr *clusterRun) kapi() (k client.KeysAPI, done func(), err error) {
+	var eps []string
+	for _, u := range cr.urls {
+		eps = append(eps, u)
+	}
+	sort.Strings(eps)
+	tr, _ := cr.pr.http.Transport.(*http.Transport)
+	if tr != nil {
+		tr = tr.Clone()
+	} else {
+		tr = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	k, err = v2data.NewKeysAPI(eps, tr, cr.pr.conn.CommandTimeout)
+	return k, tr.CloseIdleConnections, err
+}
+
+// v2Prefixes lists the v2 store's top-level nodes (not quorum reads: on 3.4
+// and 3.5 those append v2 entries to the log, which 3.6 panics on).
+func v2Prefixes(ctx context.Context, kapi client.KeysAPI) ([]string, error) {
+	resp, err := kapi.Get(ctx, "/", &client.GetOptions{Sort: true})
+	if err != nil {
+		return nil, fmt.Errorf("list v2 /: %w", err)
+	}
+	var out []string
+	for _, n := range resp.Node.Nodes {
+		out = append(out, n.Key)
+	}
+	return out, nil
+}
+
+func (cr *clusterRun) v2Dump(ctx context.Context, s *Step, rec *journal.StepRecord) error {
+	if err := cr.allHealthy(ctx); err != nil {
+		return err
+	}
+	kapi, done, err := cr.kapi()
+	if err != nil {
+		return err
+	}
+	defer done()
+	prefixes, err := v2Prefixes(ctx, kapi)
+	if err != nil {
+		return err
+	}
+	if len(prefixes) == 0 {
+		return fmt.Errorf("the v2 store holds no custom data any more: make a new plan")
+	}
+	conflicts, err := v2data.Conflicts(ctx, cr.pr.cli, prefixes, 20)
+	if err != nil {
+		return err
+	}
+	if len(conflicts) > 0 {
+		return fmt.Errorf("%w: %s (nothing was copied; move them away or migrate by hand)", v2data.ErrConflict, strings.Join(conflicts, ", "))
+	}
+	if err := os.MkdirAll(filepath.Dir(s.Backup), 0o700); err != nil {
+		return fmt.Errorf("v2 dump: %w", err)
+	}
+	info, err := v2data.DumpFile(ctx, kapi, prefixes, s.Backup)
+	if err != nil {
+		return err
+	}
+	if err := v2data.VerifyDump(s.Backup, info); err != nil {
+		return err
+	}
+	rec.Data = mustJSON(dumpData{Prefixes: prefixes, Path: s.Backup, Info: info})
+	rec.Note = fmt.Sprintf("v2 dump %s: %d keys (%d with a TTL), %d dirs, sha256 %s; prefixes %s", s.Backup, info.Keys, info.TTLKeys, info.Dirs, info.SHA256, strings.Join(prefixes, " "))
+	return nil
+}
+
+// dumpOf reads the v2-dump record of the data steps s belongs to.
+func (cr *clusterRun) dumpOf(s *Step) (dumpData, error) {
+	base := s.ID[:strings.LastIndex(s.ID, "/")]
+	key := cr.c.Name + "/" + base + "/dump"
+	recs, err := cr.j.Steps(cr.run.ID)
+	if err != nil {
+		return dumpData{}, err
+	}
+	for _, r := range recs {
+		if r.Key == key && r.Status == journal.StepDone {
+			var d dumpData
+			if err := json.Unmarshal(r.Data, &d); err != nil || len(d.Prefixes) == 0 {
+				return dumpData{}, fmt.Errorf("journal record %s holds no prefixes", key)
+			}
+			return d, nil
+		}
+	}
+	return dumpData{}, fmt.Errorf("no verified v2 dump in the journal (step %s)", key)
+}
+
+func (cr *clusterRun) v2Copy(ctx context.Context, s *Step, rec *journal.StepRecord) error {
+	d, err := cr.dumpOf(s)
+	if err != nil {
+		return err
+	}
+	if err := v2data.VerifyDump(d.Path, d.Info); err != nil {
+		return err
+	}
+	if err := cr.pr.waitFor(ctx, cr.memberTimeout(), "every member's applied index at the leader's", func(ctx context.Context) error {
+		for _, u := range cr.urls {
+			if err := cr.caughtUp(ctx, u); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	kapi, done, err := cr.kapi()
+	if err != nil {
+		return err
+	}
+	defer done()
+	// Resume: the conflict check of the dump step found v3 empty under the
+	// prefixes, so an identical key there is this copy's own (an earlier,
+	// interrupted attempt); a different one is still a conflict.
+	rep, err := v2data.Copy(ctx, kapi, cr.pr.cli, d.Prefixes, v2data.CopyOptions{Resume: true, Timeout: cr.pr.conn.CommandTimeout, Logger: cr.e.logger()})
+	data := copyData{Report: rep}
+	rec.Data = mustJSON(data)
+	if err != nil {
+		return err
+	}
+	if len(rep.Conflicts) > 0 {
+		return fmt.Errorf("%w: %s", v2data.ErrConflict, strings.Join(rep.Conflicts, ", "))
+	}
+	vr, err := v2data.VerifyCopy(ctx, kapi, cr.pr.cli, d.Prefixes, rep.Written)
+	data.Verify = vr
+	rec.Data = mustJSON(data)
+	if err != nil {
+		return err
+	}
+	if !vr.OK() {
+		return fmt.Errorf("copy verification: %d missing %v, %d mismatched %v, %d without a lease %v", vr.Missing.Count, vr.Missing.Keys, vr.Mismatched.Count, vr.Mismatched.Keys, vr.Unleased.Count, vr.Unleased.Keys)
+	}
+	rec.Note = fmt.Sprintf("%d v2 keys: %d copied, %d already copied, %d leased; verified %d, %d expired", rep.Keys, rep.Copied, rep.AlreadyCopied, rep.Leased, vr.Matched, vr.Expired.Count)
+	return nil
+}
+
+func (cr *clusterRun) v2Cleanup(ctx context.Context, s *Step, rec *journal.StepRecord) error {
+	d, err := cr.dumpOf(s)
+	if err != nil {
+		return err
+	}
+	kapi, done, err := cr.kapi()
+	if err != nil {
+		return err
+	}
+	defer done()
+	rep, err := v2data.Cleanup(ctx, kapi, cr.pr.cli, d.Prefixes)
+	rec.Data = mustJSON(rep)
+	if err != nil {
+		return err
+	}
+	if err := v2data.NoTTLKeys(ctx, kapi); err != nil {
+		return err
+	}
+	rec.Note = fmt.Sprintf("deleted %d v2 keys and %d directories; no v2 TTL key left", rep.Deleted, rep.DeletedDirs)
+	return nil
+}
