@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -39,8 +40,29 @@ func (c *runningCluster) close() {
 
 // startCluster starts spec.members embedded etcd 3.5 servers forming one
 // cluster on loopback ports chosen by the kernel, each with its data under
-// dir, and waits until every member is ready.
+// dir, and waits until every member is ready. A port is free when chosen and
+// bound a moment later, so another process can take it in between: such a
+// clash starts the cluster again on new ports with clean member dirs (the
+// cluster is new, nothing in them is kept), at most three times.
 func startCluster(ctx context.Context, dir string, spec clusterSpec) (*runningCluster, error) {
+	for attempt := 1; ; attempt++ {
+		rc, err := startClusterOnce(ctx, dir, spec)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return rc, err
+		}
+		for i := range spec.members {
+			name := filepath.Join(dir, fmt.Sprintf("%s-%d", spec.name, i+1))
+			if rerr := errors.Join(os.RemoveAll(name), os.RemoveAll(name+".log")); rerr != nil {
+				return nil, fmt.Errorf("cluster %s: after a port clash: %w", spec.name, rerr)
+			}
+		}
+	}
+}
+
+// freePort is a variable so a test can hand out a port already taken.
+var freePort = kernelPort
+
+func startClusterOnce(ctx context.Context, dir string, spec clusterSpec) (*runningCluster, error) {
 	scheme := "http"
 	if spec.tls != nil {
 		scheme = "https"
@@ -109,7 +131,7 @@ func startCluster(ctx context.Context, dir string, spec clusterSpec) (*runningCl
 	return rc, nil
 }
 
-func freePort() (int, error) {
+func kernelPort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("free port: %w", err)
