@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -219,4 +220,34 @@ func TestPortClashRetry(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRestartWaitsOutAPortClash: a member's client port, freed by its stop,
+// is held by another socket for a moment; Start (which keeps the member's
+// ports) retries until it is free again instead of failing.
+func TestRestartWaitsOutAPortClash(t *testing.T) {
+	RequireVersion(t, "3.5")
+	c := NewCluster(t, WithVersion("3.5"))
+	m := c.Members[0]
+	if err := m.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(m.ClientURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", u.Host)
+	if err != nil {
+		t.Fatalf("hold the freed client port: %v", err)
+	}
+	released := make(chan struct{})
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		l.Close()
+		close(released)
+	}()
+	if err := m.Start(""); err != nil {
+		t.Fatalf("restart beside a briefly held port: %v", err)
+	}
+	<-released
 }

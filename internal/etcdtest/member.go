@@ -100,17 +100,30 @@ func (m *Member) Start(version string) error {
 	if m.Running() {
 		return fmt.Errorf("start %s: already running etcd %s", m.Name, m.FullVersion())
 	}
-	if err := m.launch(short); err != nil {
-		return fmt.Errorf("start %s on etcd %s: %w", m.Name, fullVersions[short], err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
-	defer cancel()
-	if err := m.WaitReady(ctx); err != nil {
+	// A restart keeps the member's ports, and a port freed by the stop can be
+	// held for a moment by another socket (another test's outgoing
+	// connection given it as its local port): such a clash is retried.
+	for attempt := 1; ; attempt++ {
+		if err := m.launch(short); err != nil {
+			return fmt.Errorf("start %s on etcd %s: %w", m.Name, fullVersions[short], err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
+		err := m.WaitReady(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
 		m.kill()
-		return fmt.Errorf("start %s on etcd %s: %w", m.Name, fullVersions[short], err)
+		if !errors.Is(err, errPortClash) || attempt == restartClashAttempts {
+			return fmt.Errorf("start %s on etcd %s: %w", m.Name, fullVersions[short], err)
+		}
+		time.Sleep(time.Duration(attempt) * 500 * time.Millisecond)
 	}
-	return nil
 }
+
+// restartClashAttempts bounds Start's retries on a port clash (about 10 s
+// of waiting in all).
+const restartClashAttempts = 6
 
 // StartWith is Start with changed server options for this member, kept for
 // its later starts: the rolling restarts of an upgrade procedure (drop the v2
