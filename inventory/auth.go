@@ -23,9 +23,10 @@ import (
 // tokenCache is shared by every client built from one Conn.
 type tokenCache struct {
 	sem  chan struct{} // held while logging in: one login at a time, respecting contexts
-	mu   sync.Mutex    // guards tok and have
+	mu   sync.Mutex    // guards tok, have and at
 	tok  string
 	have bool
+	at   time.Time // when tok was issued
 }
 
 func newTokenCache() *tokenCache { return &tokenCache{sem: make(chan struct{}, 1)} }
@@ -57,9 +58,16 @@ func (c *Conn) token(ctx context.Context, endpoints []string) (string, error) {
 		return "", err
 	}
 	tc.mu.Lock()
-	tc.tok, tc.have = tok, true
+	tc.tok, tc.have, tc.at = tok, true, time.Now()
 	tc.mu.Unlock()
 	return tok, nil
+}
+
+// issuedAt says when tok was issued, if it is the cached token.
+func (tc *tokenCache) issuedAt(tok string) (time.Time, bool) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	return tc.at, tc.have && tc.tok == tok
 }
 
 // forgetToken drops a token the server no longer accepts (expired, or the
@@ -125,30 +133,41 @@ func (tokenCreds) RequireTransportSecurity() bool { return false }
 
 // renewToken retries a call whose token the member rejected. A simple token
 // exists on a member only once it has applied the Authenticate entry, so a
-// member a few milliseconds behind the one that answered the login rejects
-// a good token: it is asked again, briefly, before a new login (itself a
-// raft entry) is paid for. A token still rejected after that has expired
-// (simple tokens expire per member after --auth-token-ttl unused, JWTs after
-// their TTL) or predates an auth change: it is dropped, one new login is
-// made, and the call is retried the same way, since the member may not have
-// applied that login yet either.
+// member behind the one that answered the login rejects a good token: it is
+// asked again, with backoff, before a new login (itself a raft entry) is
+// paid for. A token still rejected after that has expired (simple tokens
+// expire per member after --auth-token-ttl unused, JWTs after their TTL) or
+// predates an auth change: it is dropped, one new login is made, and the
+// call is retried the same way, since the member may not have applied that
+// login yet either.
 func (c *Conn) renewToken(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	var sent string
 	ctx = context.WithValue(ctx, sentTokenKey{}, &sent)
 	call := func() error { return invoker(ctx, method, req, reply, cc, opts...) }
-	err := retryStale(ctx, call(), call)
+	err := c.retryStale(ctx, &sent, call(), call)
 	if staleToken(err) {
 		c.forgetToken(sent)
-		err = retryStale(ctx, call(), call)
+		err = c.retryStale(ctx, &sent, call(), call)
 	}
 	return err
 }
 
-// retryStale calls again, with a short backoff, while the member rejects
-// the token: about 300ms in all, long enough for a member to apply a login
-// its leader has committed.
-func retryStale(ctx context.Context, err error, call func() error) error {
-	for wait := 20 * time.Millisecond; staleToken(err) && wait <= 160*time.Millisecond; wait *= 2 {
+// A member may apply a login this long after the member that answered it:
+// on a loaded 2-core machine a follower was seen more than 300ms behind.
+// Until a token is this old, its rejection is taken for lag, not expiry.
+const (
+	loginLag   = 3 * time.Second
+	staleRetry = 300 * time.Millisecond // how long any rejected token is tried again
+)
+
+// retryStale calls again, with backoff, while the member rejects the token:
+// for staleRetry, or until the token is loginLag old if it is newer.
+func (c *Conn) retryStale(ctx context.Context, sent *string, err error, call func() error) error {
+	until := time.Now().Add(staleRetry)
+	if at, ok := c.tokens.issuedAt(*sent); ok && at.Add(loginLag).After(until) {
+		until = at.Add(loginLag)
+	}
+	for wait := 20 * time.Millisecond; staleToken(err) && time.Now().Before(until); wait = min(2*wait, 200*time.Millisecond) {
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():

@@ -45,6 +45,7 @@ type memberState struct {
 	Leader                    uint64
 	ID                        uint64
 	Applied                   uint64
+	Committed                 uint64 // the member's commit index
 	Errors                    []string
 	Err                       error
 }
@@ -71,7 +72,7 @@ func (p *probe) member(ctx context.Context, clientURL string) memberState {
 		s.Err = fmt.Errorf("status %s: %w", clientURL, err)
 		return s
 	}
-	s.Version, s.Leader, s.Applied, s.Errors = st.Version, st.Leader, st.RaftAppliedIndex, st.Errors
+	s.Version, s.Leader, s.Applied, s.Committed, s.Errors = st.Version, st.Leader, st.RaftAppliedIndex, st.RaftIndex, st.Errors
 	if st.Header != nil {
 		s.ID = st.Header.MemberId
 	}

@@ -39,7 +39,7 @@ func (cr *clusterRun) undoData(ctx context.Context, s *Step, r journal.StepRecor
 		if err != nil {
 			return fmt.Errorf("%s: %w", label, err)
 		}
-		kapi, done, err := cr.kapi()
+		kapi, done, err := cr.kapi(ctx)
 		if err != nil {
 			return err
 		}

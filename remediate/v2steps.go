@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	client "go.etcd.io/etcd/client/v2"
 
@@ -31,23 +32,81 @@ type copyData struct {
 	Verify v2data.VerifyReport `json:"verify"`
 }
 
-// kapi is a v2 keys client over every member of the plan. Call done when
-// the step ends: an idle keep-alive connection left open would hold a
-// member's graceful shutdown (the next stop_member) until it times out.
-func (cr *clusterRun) kapi() (k client.KeysAPI, done func(), err error) {
-	var eps []string
-	for _, u := range cr.urls {
-		eps = append(eps, u)
+// kapi is a v2 keys client over the cluster's leader, once the leader has
+// applied every entry it had committed when kapi was called. v2 reads are
+// never quorum reads here (see v2data), so a member answers from what it
+// has applied; a write a client saw acknowledged is committed, hence at or
+// below the leader's commit index, and after this wait in the leader's
+// store. Reads from a follower could miss the last writes before the
+// writers stopped. Call done when the step ends: an idle keep-alive
+// connection left open would hold a member's graceful shutdown (the next
+// stop_member) until it times out.
+func (cr *clusterRun) kapi(ctx context.Context) (k client.KeysAPI, done func(), err error) {
+	var leader string
+	err = cr.pr.waitFor(ctx, cr.memberTimeout(), "the leader applying what it has committed", func(ctx context.Context) error {
+		lu, err := cr.leaderURL(ctx)
+		if err != nil {
+			return err
+		}
+		st := cr.pr.member(ctx, lu)
+		if err := st.healthy(); err != nil {
+			return err
+		}
+		if st.ID != 0 && st.Leader != st.ID {
+			return fmt.Errorf("%s is no longer the leader", lu)
+		}
+		target := st.Committed
+		for st.Applied < target {
+			if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+				return fmt.Errorf("leader %s applied index %d below the commit index %d", lu, st.Applied, target)
+			}
+			if st = cr.pr.member(ctx, lu); st.Err != nil {
+				return st.Err
+			}
+		}
+		leader = lu
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	sort.Strings(eps)
 	tr, _ := cr.pr.http.Transport.(*http.Transport)
 	if tr != nil {
 		tr = tr.Clone()
 	} else {
 		tr = http.DefaultTransport.(*http.Transport).Clone()
 	}
-	k, err = v2data.NewKeysAPI(eps, tr, cr.pr.conn.CommandTimeout)
+	k, err = v2data.NewKeysAPI([]string{leader}, tr, cr.pr.conn.CommandTimeout)
 	return k, tr.CloseIdleConnections, err
+}
+
+// leaderURL is the client URL of the member any reachable member names as
+// its leader.
+func (cr *clusterRun) leaderURL(ctx context.Context) (string, error) {
+	urls := make([]string, 0, len(cr.urls))
+	for _, u := range cr.urls {
+		urls = append(urls, u)
+	}
+	sort.Strings(urls)
+	for _, u := range urls {
+		st := cr.pr.member(ctx, u)
+		if st.Err != nil || st.Leader == 0 {
+			continue
+		}
+		if lu, ok := cr.urls[st.Leader]; ok {
+			return lu, nil
+		}
+	}
+	return "", fmt.Errorf("no member reaches a leader")
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // v2Prefixes lists the v2 store's top-level nodes (not quorum reads: on 3.4
@@ -68,7 +127,7 @@ func (cr *clusterRun) v2Dump(ctx context.Context, s *Step, rec *journal.StepReco
 	if err := cr.allHealthy(ctx); err != nil {
 		return err
 	}
-	kapi, done, err := cr.kapi()
+	kapi, done, err := cr.kapi(ctx)
 	if err != nil {
 		return err
 	}
@@ -140,7 +199,7 @@ func (cr *clusterRun) v2Copy(ctx context.Context, s *Step, rec *journal.StepReco
 	}); err != nil {
 		return err
 	}
-	kapi, done, err := cr.kapi()
+	kapi, done, err := cr.kapi(ctx)
 	if err != nil {
 		return err
 	}
@@ -175,7 +234,7 @@ func (cr *clusterRun) v2Cleanup(ctx context.Context, s *Step, rec *journal.StepR
 	if err != nil {
 		return err
 	}
-	kapi, done, err := cr.kapi()
+	kapi, done, err := cr.kapi(ctx)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	client "go.etcd.io/etcd/client/v2"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -23,9 +25,41 @@ import (
 	"github.com/etcdaudit/etcdaudit/results"
 )
 
-// v2Values reads every v2 key (not directory) under "/" (no quorum read:
-// those append v2 entries to the log, which 3.6 panics on).
-func v2Values(t *testing.T, ctx context.Context, kapi client.KeysAPI) map[string]string {
+// v2Values reads every v2 key (not directory) under "/" from every member
+// and returns them once all members agree (within 20 s). Reads are not
+// quorum reads (those append v2 entries to the log, which 3.6 panics on),
+// so a member answers from what it has applied: a follower a few entries
+// behind the member a test wrote through must not make the test see fewer
+// keys.
+func v2Values(t *testing.T, ctx context.Context, endpoints []string) map[string]string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var first map[string]string
+		agree := true
+		for _, ep := range endpoints {
+			kapi, err := v2data.NewKeysAPI([]string{ep}, &http.Transport{DisableKeepAlives: true}, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vals := v2ValuesOn(t, ctx, kapi)
+			if first == nil {
+				first = vals
+			} else if !maps.Equal(first, vals) {
+				agree = false
+			}
+		}
+		if agree {
+			return first
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the members' v2 stores still differ after 20 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func v2ValuesOn(t *testing.T, ctx context.Context, kapi client.KeysAPI) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	resp, err := kapi.Get(ctx, "/", &client.GetOptions{Recursive: true})
@@ -77,12 +111,7 @@ func migrateV2To36(t *testing.T, from string) {
 	if _, err := seed.V2Keys(ctx, hc, h.Cluster.Endpoints()[0], seed.V2Spec{Prefix: "/legacy-app", Keys: 5}); err != nil {
 		t.Fatal(err)
 	}
-	tr := &http.Transport{DisableKeepAlives: true} // no idle connection to hold a member's shutdown
-	kapi, err := v2data.NewKeysAPI(h.Cluster.Endpoints(), tr, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := v2Values(t, ctx, kapi)
+	before := v2Values(t, ctx, h.Cluster.Endpoints())
 	if len(before) != 55 {
 		t.Fatalf("%d v2 keys seeded", len(before))
 	}
@@ -196,11 +225,7 @@ func rollbackV2(t *testing.T, failAt int32, step string) {
 	if _, err := seed.V2Keys(ctx, h.Cluster.HTTPClient(), h.Cluster.Endpoints()[0], seed.V2Spec{Prefix: "/registry", Dirs: 2, Keys: 30, TTLKeys: 6, JSON: true}); err != nil {
 		t.Fatal(err)
 	}
-	kapi, err := v2data.NewKeysAPI(h.Cluster.Endpoints(), &http.Transport{DisableKeepAlives: true}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := v2Values(t, ctx, kapi)
+	before := v2Values(t, ctx, h.Cluster.Endpoints())
 	cli := h.Cluster.Client(t)
 	if _, err := cli.Put(ctx, "/other/key", "kept"); err != nil {
 		t.Fatal(err)
@@ -238,7 +263,7 @@ func rollbackV2(t *testing.T, failAt int32, step string) {
 	if r, err := cli.Get(ctx, "/other/key"); err != nil || len(r.Kvs) != 1 {
 		t.Errorf("a key the copy did not write was deleted: %v %v", r, err)
 	}
-	after := v2Values(t, ctx, kapi)
+	after := v2Values(t, ctx, h.Cluster.Endpoints())
 	if len(after) != len(before) {
 		t.Errorf("v2 holds %d keys after rollback, had %d", len(after), len(before))
 	}
