@@ -140,10 +140,12 @@ func (pl *planner) hop(ms []*member, line string, hop Hop) error {
 		}
 	}
 	base := fmt.Sprintf("upgrade/%s-%s", line, hop.To)
-	pl.backup(base, line)
 	if line == "3.4" && to.AtLeast(3, 5) {
+		// Before the backup, so that a restore of it drops no revision
+		// but the user's own.
 		pl.persistIndex(base)
 	}
+	pl.backup(base, line)
 	var drop []string
 	switch {
 	case hop.To == pl.data.V2Migration.Before:
@@ -319,6 +321,7 @@ func (pl *planner) forceSnapshot(base string, ms []*member, drop []string, why s
 // rejects those members as removed: the second member of the 3.6 hop never
 // rejoins. One put and delete, applied by every member before it stops
 // (the member upgrade's caught-up precondition), moves the index past them.
+// It changes nothing a user sees but two revisions.
 func (pl *planner) persistIndex(base string) {
 	pl.add(Step{
 		ID: base + "/persist-index", Action: ActionUpgrade, Kind: KindPersistIndex,
