@@ -206,3 +206,39 @@ func TestApplyUpgrade34To37(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyUpgrade34To36EmptyV3: a 3.4 cluster that never wrote a v3 key
+// (its backend holds no consistent index: a Kubernetes cluster on the etcd2
+// backend) and never saved a raft snapshot. 3.5 replays the whole log on its
+// first start and, applying the bootstrap membership entries one by one,
+// records the members not added yet as removed in the v3 store ("Removing
+// zombie member from v3store"); 3.6 reads membership from the v3 store and
+// rejects them as removed, so the second member of the 3.6 hop never comes
+// back. The 3.4 -> 3.5 hop must persist a consistent index first.
+func TestApplyUpgrade34To36EmptyV3(t *testing.T) {
+	for _, v := range []string{"3.4", "3.5", "3.6"} {
+		etcdtest.RequireVersion(t, v)
+	}
+	w := newWorld(t, "prod", etcdtest.WithVersion("3.4"), etcdtest.WithMembers(3))
+	ctx := t.Context()
+	p := w.plan(t, Options{Target: "3.6.16", Via: map[string]string{"3.5": "3.5.35"}})
+	c := &p.Clusters[0]
+	if c.Refused != "" || len(c.Steps) == 0 {
+		t.Fatalf("plan: refused %q, %d steps", c.Refused, len(c.Steps))
+	}
+	out, err := w.eng.Apply(ctx, p, ApplyOptions{Approve: true, Approver: "test", NoCanaryPause: true})
+	if err != nil || out.Status != journal.RunDone {
+		t.Logf("progress:\n%s", w.out)
+		t.Fatalf("apply: %+v %v", out, err)
+	}
+	cli := w.h.Cluster.Client(t)
+	for _, m := range w.h.Cluster.Members {
+		st, err := cli.Status(ctx, m.ClientURL)
+		if err != nil || st.Version != "3.6.16" {
+			t.Errorf("%s: %v %v", m.Name, st, err)
+		}
+	}
+	if r, err := cli.Get(ctx, "", clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil || r.Count != 0 {
+		t.Errorf("the keyspace after the run: %v %v; want it empty still", r, err)
+	}
+}

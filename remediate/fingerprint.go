@@ -13,10 +13,14 @@ import (
 
 // FactsSummary is what a plan was made from: the facts that change what the
 // plan would say (versions, membership, leader, v2 contents, whether v3 holds
-// data). Raft indexes, revisions, db sizes and the exact v3 key count move on
-// every write and are left out, so a busy but unchanged Kubernetes cluster
-// does not make its plan stale; v2 keys stay exact, since any v2 key changes
-// what a hop to 3.6 needs.
+// data). Raft indexes, revisions, db sizes and the exact v2 and v3 key
+// counts move on every write and are left out of the fingerprint, so a busy
+// but unchanged Kubernetes cluster does not make its plan stale: API servers
+// still writing to the etcd2 backend until the plan's stop_writers step is
+// the normal case. Whether v2 holds keys (and keys with a TTL) stays in,
+// since that decides whether the data steps come before a hop to 3.6; the
+// migration copies what v2 holds once the writers are stopped, not what it
+// held when the plan was made. The summary keeps the counts, for people.
 type FactsSummary struct {
 	Cluster        string          `json:"cluster"`
 	Leader         string          `json:"leader"` // member name, "" when unknown
@@ -86,9 +90,15 @@ func Summarize(c *collectors.ClusterFacts) FactsSummary {
 	return s
 }
 
-// Fingerprint is the sha256 of the summary's JSON.
+// Fingerprint is the sha256 of the JSON of the summary's stable form: v2
+// key counts reduced to uncounted (-1), none (0) or some (1).
 func (s FactsSummary) Fingerprint() string {
-	b, _ := json.Marshal(s) // plain structs: cannot fail
+	st := s
+	st.Members = make([]MemberSummary, len(s.Members))
+	for i, m := range s.Members {
+		st.Members[i] = m.stable()
+	}
+	b, _ := json.Marshal(st) // plain structs: cannot fail
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
@@ -114,7 +124,7 @@ func (s FactsSummary) Diff(live FactsSummary) []string {
 			continue
 		}
 		delete(was, m.Name)
-		if p != m {
+		if p.stable() != m.stable() {
 			out = append(out, fmt.Sprintf("member %s: %s", m.Name, memberDiff(p, m)))
 		}
 	}
@@ -139,10 +149,27 @@ func memberDiff(a, b MemberSummary) string {
 	add("storage version", orNone(a.Storage), orNone(b.Storage))
 	add("learner", a.Learner, b.Learner)
 	add("v2 enabled", a.V2Enabled, b.V2Enabled)
-	add("v2 keys", a.V2Keys, b.V2Keys)
-	add("v2 ttl keys", a.V2TTLKeys, b.V2TTLKeys)
+	add("v2 keys", v2Amount(a.V2Keys), v2Amount(b.V2Keys))
+	add("v2 ttl keys", v2Amount(a.V2TTLKeys), v2Amount(b.V2TTLKeys))
 	add("v3 data", a.V3Data, b.V3Data)
 	return strings.Join(d, ", ")
+}
+
+// stable is m with its v2 counts reduced to -1, 0 or 1.
+func (m MemberSummary) stable() MemberSummary {
+	sign := func(n int64) int64 { return min(max(n, -1), 1) }
+	m.V2Keys, m.V2TTLKeys = sign(m.V2Keys), sign(m.V2TTLKeys)
+	return m
+}
+
+func v2Amount(n int64) string {
+	switch {
+	case n < 0:
+		return "uncounted"
+	case n == 0:
+		return "none"
+	}
+	return "some"
 }
 
 func orNone(s string) string {

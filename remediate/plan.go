@@ -41,6 +41,10 @@ const (
 	// raft snapshot past the writes (members started with a low
 	// --snapshot-count by the restarts before it).
 	KindForceSnapshot = "force-snapshot"
+	// KindPersistIndex puts and deletes one key so that every member's v3
+	// backend records a consistent index past the membership entries at
+	// the head of the raft log (see planner.hop, 3.4 -> 3.5).
+	KindPersistIndex = "persist-index"
 	// KindWaitClusterVersion waits until the cluster (and, 3.6+, storage)
 	// version reaches the hop's minor.
 	KindWaitClusterVersion = "wait-cluster-version"

@@ -418,6 +418,40 @@ func TestFingerprintIgnoresVolatileFacts(t *testing.T) {
 	}
 }
 
+// TestFingerprintIgnoresV2WritesButNotV2Data: API servers still writing to
+// the etcd2 backend (they are stopped by the plan's stop_writers step) move
+// the v2 key counts between plan and apply; that must not make the plan
+// stale. v2 data appearing or disappearing must: it decides the data steps.
+func TestFingerprintIgnoresV2WritesButNotV2Data(t *testing.T) {
+	c := testCluster("f", "small", fm{"m1", "3.5.35", true, 3000}, fm{"m2", "3.5.35", false, 3000})
+	a := Summarize(&c)
+	c.Members[0].V2.Keys, c.Members[1].V2.Keys = 3017, 3016
+	c.Members[0].V2.TTLKeys = 12
+	b := Summarize(&c)
+	c.Members[0].V2.TTLKeys = 0
+	if a.Fingerprint() == b.Fingerprint() {
+		t.Errorf("v2 TTL keys none -> some kept the fingerprint")
+	}
+	if d := strings.Join(a.Diff(b), "; "); d != "member m1: v2 ttl keys none -> some" {
+		t.Errorf("diff %q", d)
+	}
+	b = Summarize(&c)
+	if a.Fingerprint() != b.Fingerprint() {
+		t.Errorf("v2 writes changed the fingerprint: %v", a.Diff(b))
+	}
+	if b.Members[0].V2Keys != 3017 {
+		t.Errorf("the summary lost the v2 count: %d", b.Members[0].V2Keys)
+	}
+	c.Members[1].V2.Keys = 0
+	b = Summarize(&c)
+	if a.Fingerprint() == b.Fingerprint() {
+		t.Fatal("v2 data some -> none kept the fingerprint")
+	}
+	if d := strings.Join(a.Diff(b), "; "); d != "member m2: v2 keys some -> none" {
+		t.Errorf("diff %q", d)
+	}
+}
+
 func TestPlanRedactsSecretsInHooks(t *testing.T) {
 	data := testData(t)
 	h := inventory.Hooks{

@@ -259,6 +259,8 @@ func (cr *clusterRun) do(ctx context.Context, s *Step, rec *journal.StepRecord) 
 		return cr.postMember(ctx, s, s.To)
 	case KindForceSnapshot:
 		return cr.forceSnapshot(ctx, s)
+	case KindPersistIndex:
+		return cr.persistIndex(ctx)
 	case KindAttachLeases:
 		return cr.attachLeases(ctx, s, rec)
 	case KindV2Dump:
@@ -441,6 +443,20 @@ func (cr *clusterRun) forceSnapshot(ctx context.Context, s *Step) error {
 		}
 		return nil
 	})
+}
+
+// persistIndex puts and deletes forceSnapshotKey once (planner.persistIndex
+// says why); running it again is harmless.
+func (cr *clusterRun) persistIndex(ctx context.Context) error {
+	wctx, cancel := context.WithTimeout(ctx, cr.pr.conn.CommandTimeout)
+	defer cancel()
+	if _, err := cr.pr.cli.KV.Put(wctx, forceSnapshotKey, "index"); err != nil {
+		return fmt.Errorf("put %s: %w", forceSnapshotKey, err)
+	}
+	if _, err := cr.pr.cli.KV.Delete(wctx, forceSnapshotKey); err != nil {
+		return fmt.Errorf("delete %s: %w", forceSnapshotKey, err)
+	}
+	return nil
 }
 
 // scan collects and judges one cluster.

@@ -140,6 +140,11 @@ func (pl *planner) hop(ms []*member, line string, hop Hop) error {
 		}
 	}
 	base := fmt.Sprintf("upgrade/%s-%s", line, hop.To)
+	if line == "3.4" && to.AtLeast(3, 5) {
+		// Before the backup, so that a restore of it drops no revision
+		// but the user's own.
+		pl.persistIndex(base)
+	}
 	pl.backup(base, line)
 	var drop []string
 	switch {
@@ -302,6 +307,29 @@ func (pl *planner) forceSnapshot(base string, ms []*member, drop []string, why s
 			"the key written is deleted again (the keyspace is unchanged)",
 		},
 		Expected: Duration(expForceSnapshot),
+	})
+}
+
+// persistIndex plans one v3 write before the 3.4 -> 3.5 hop. A 3.4 backend
+// records the raft index it has applied (its consistent index) only when a
+// v3 key changes, so a cluster that never wrote one (the etcd2 backend of
+// Kubernetes) has none. 3.5 then re-applies the whole log to its v3 store
+// on its first start; applying the bootstrap membership entries one at a
+// time, it records the members not added yet as removed ("Removing zombie
+// member from v3store", etcd-io/etcd server/etcdserver/api/membership,
+// CleanupZombieMembersIfNeeded), 3.6 reads membership from the v3 store and
+// rejects those members as removed: the second member of the 3.6 hop never
+// rejoins. One put and delete, applied by every member before it stops
+// (the member upgrade's caught-up precondition), moves the index past them.
+// It changes nothing a user sees but two revisions.
+func (pl *planner) persistIndex(base string) {
+	pl.add(Step{
+		ID: base + "/persist-index", Action: ActionUpgrade, Kind: KindPersistIndex,
+		Description: "put and delete one v3 key, so that every 3.4 member's backend records the raft index it applied " +
+			"(a 3.4 cluster that never wrote a v3 key has none; 3.5 would then re-apply the membership entries and record live members as removed, which 3.6 believes)",
+		Preconditions:  []string{"the cluster is healthy"},
+		Postconditions: []string{"the key written is deleted again (the keyspace is unchanged)"},
+		Expected:       Duration(expForceSnapshot),
 	})
 }
 

@@ -163,22 +163,51 @@ func (cr *clusterRun) v2Dump(ctx context.Context, s *Step, rec *journal.StepReco
 
 // dumpOf reads the v2-dump record of the data steps s belongs to.
 func (cr *clusterRun) dumpOf(s *Step) (dumpData, error) {
+	var d dumpData
+	b, key, err := cr.doneData(s, "dump")
+	if err != nil {
+		return d, err
+	}
+	if b == nil {
+		return d, fmt.Errorf("no verified v2 dump in the journal (step %s)", key)
+	}
+	if err := json.Unmarshal(b, &d); err != nil || len(d.Prefixes) == 0 {
+		return dumpData{}, fmt.Errorf("journal record %s holds no prefixes", key)
+	}
+	return d, nil
+}
+
+// copyOf reads the v2-copy record of the data steps s belongs to.
+func (cr *clusterRun) copyOf(s *Step) (copyData, error) {
+	var d copyData
+	b, key, err := cr.doneData(s, "copy")
+	if err != nil {
+		return d, err
+	}
+	if b == nil {
+		return d, fmt.Errorf("no verified v2 copy in the journal (step %s)", key)
+	}
+	if err := json.Unmarshal(b, &d); err != nil || (d.Report.Keys > 0 && d.Report.Written == nil) {
+		return copyData{}, fmt.Errorf("journal record %s holds no list of the keys copied", key)
+	}
+	return d, nil
+}
+
+// doneData returns the journaled data of the done step named name among
+// the data steps s belongs to, nil when there is none, and its key.
+func (cr *clusterRun) doneData(s *Step, name string) ([]byte, string, error) {
 	base := s.ID[:strings.LastIndex(s.ID, "/")]
-	key := cr.c.Name + "/" + base + "/dump"
+	key := cr.c.Name + "/" + base + "/" + name
 	recs, err := cr.j.Steps(cr.run.ID)
 	if err != nil {
-		return dumpData{}, err
+		return nil, key, err
 	}
 	for _, r := range recs {
 		if r.Key == key && r.Status == journal.StepDone {
-			var d dumpData
-			if err := json.Unmarshal(r.Data, &d); err != nil || len(d.Prefixes) == 0 {
-				return dumpData{}, fmt.Errorf("journal record %s holds no prefixes", key)
-			}
-			return d, nil
+			return r.Data, key, nil
 		}
 	}
-	return dumpData{}, fmt.Errorf("no verified v2 dump in the journal (step %s)", key)
+	return nil, key, nil
 }
 
 func (cr *clusterRun) v2Copy(ctx context.Context, s *Step, rec *journal.StepRecord) error {
@@ -239,7 +268,11 @@ func (cr *clusterRun) v2Cleanup(ctx context.Context, s *Step, rec *journal.StepR
 		return err
 	}
 	defer done()
-	rep, err := v2data.Cleanup(ctx, kapi, cr.pr.cli, d.Prefixes)
+	c, err := cr.copyOf(s)
+	if err != nil {
+		return err
+	}
+	rep, err := v2data.Cleanup(ctx, kapi, cr.pr.cli, d.Prefixes, c.Report.Written)
 	rec.Data = mustJSON(rep)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	client "go.etcd.io/etcd/client/v2"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -21,8 +22,8 @@ const v2Workers = 16
 type CleanupReport struct {
 	Deleted     int `json:"deleted"`
 	DeletedDirs int `json:"deleted_dirs"`
-	// NotCopied are v2 keys that v3 does not hold with the same value:
-	// kept. Changed are keys that changed between the check and the
+	// NotCopied are v2 keys that the copy did not read at their current
+	// modified index and that v3 does not hold with the same value: kept. Changed are keys that changed between the check and the
 	// delete (the delete is guarded by their modified index): kept.
 	NotCopied KeyList `json:"not_copied"`
 	Changed   KeyList `json:"changed"`
@@ -32,15 +33,24 @@ type CleanupReport struct {
 }
 
 // Cleanup deletes the migrated v2 data under prefixes (the seed's step 13):
-// each v2 key only after checking that v3 holds it with the same value, and
-// with its modified index as a guard so a write made meanwhile is kept;
+// each v2 key only when it is migrated — copied is the copy's Written list,
+// and a key the copy read at the modified index it still has is migrated,
+// whatever v3 holds now (after the backend switch the API servers update
+// and delete v3 keys); any other key only when v3 holds the same value —
+// and with its modified index as a guard so a write made meanwhile is kept;
 // then the directories, deepest first, each only if empty. A prefix's own
 // directory goes too ("/" stays). It returns an error naming what was kept
 // when anything was. Run NoTTLKeys afterwards: while any v2 key or directory
 // with a TTL is left, the leader keeps appending v2 SYNC entries.
-func Cleanup(ctx context.Context, kapi client.KeysAPI, v3 *clientv3.Client, prefixes []string) (CleanupReport, error) {
+func Cleanup(ctx context.Context, kapi client.KeysAPI, v3 *clientv3.Client, prefixes []string, copied []KeyRev) (CleanupReport, error) {
 	var rep CleanupReport
 	var mu sync.Mutex
+	readAt := make(map[string]uint64, len(copied))
+	for _, k := range copied {
+		if k.V2Index != 0 {
+			readAt[k.Key] = k.V2Index
+		}
+	}
 	for _, raw := range prefixes {
 		p, err := cleanPrefix(raw)
 		if err != nil {
@@ -52,16 +62,26 @@ func Cleanup(ctx context.Context, kapi client.KeysAPI, v3 *clientv3.Client, pref
 			if len(batch) == 0 {
 				return nil
 			}
-			ops := make([]clientv3.Op, len(batch))
-			for i, n := range batch {
+			var del, check []*client.Node
+			for _, n := range batch {
+				if i, ok := readAt[n.Key]; ok && i == n.ModifiedIndex {
+					del = append(del, n)
+				} else {
+					check = append(check, n)
+				}
+			}
+			ops := make([]clientv3.Op, len(check))
+			for i, n := range check {
 				ops[i] = clientv3.OpGet(n.Key)
 			}
-			resps, err := txnGets(ctx, v3, ops)
-			if err != nil {
-				return err
+			var resps [][]*mvccpb.KeyValue
+			if len(ops) > 0 {
+				var err error
+				if resps, err = txnGets(ctx, v3, ops); err != nil {
+					return err
+				}
 			}
-			var del []*client.Node
-			for i, n := range batch {
+			for i, n := range check {
 				if len(resps[i]) == 0 || sha256.Sum256(resps[i][0].Value) != sha256.Sum256([]byte(n.Value)) {
 					rep.NotCopied.add(n.Key)
 					continue

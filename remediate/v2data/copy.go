@@ -83,6 +83,9 @@ type KeyRev struct {
 	Key         string `json:"key"`
 	ModRevision int64  `json:"mod_revision"`
 	Lease       int64  `json:"lease,omitempty"`
+	// V2Index is the v2 key's modified index when the copy read it:
+	// Cleanup deletes the v2 key only while it still has that index.
+	V2Index uint64 `json:"v2_index,omitempty"`
 }
 
 // CopyReport says what Copy did.
@@ -109,6 +112,7 @@ var afterCommit func()
 
 type item struct {
 	key, value string
+	index      uint64        // v2 modified index
 	ttl        time.Duration // remaining, 0 when none
 	lease      clientv3.LeaseID
 }
@@ -240,7 +244,7 @@ func (c *copier) walk(ctx context.Context, kapi client.KeysAPI, prefixes []strin
 			if n.Dir {
 				return nil
 			}
-			it := item{key: n.Key, value: n.Value}
+			it := item{key: n.Key, value: n.Value, index: n.ModifiedIndex}
 			if hasTTL(n) {
 				it.ttl = max(remainingTTL(n, time.Now()), time.Second)
 			}
@@ -310,7 +314,7 @@ func (c *copier) skipCopied(ctx context.Context, batch []item) ([]item, error) {
 		case len(kvs) == 0:
 			todo = append(todo, it)
 		case bytes.Equal(kvs[0].Value, []byte(it.value)):
-			c.alreadyCopied(it.key, kvs[0].ModRevision, kvs[0].Lease)
+			c.alreadyCopied(it, kvs[0].ModRevision, kvs[0].Lease)
 		default:
 			c.rep.Conflicts = append(c.rep.Conflicts, it.key)
 		}
@@ -319,9 +323,9 @@ func (c *copier) skipCopied(ctx context.Context, batch []item) ([]item, error) {
 }
 
 // alreadyCopied records a key found in v3 with its v2 value. c.mu is held.
-func (c *copier) alreadyCopied(key string, modRev, lease int64) {
+func (c *copier) alreadyCopied(it item, modRev, lease int64) {
 	c.rep.AlreadyCopied++
-	c.rep.Written = append(c.rep.Written, KeyRev{Key: key, ModRevision: modRev, Lease: lease})
+	c.rep.Written = append(c.rep.Written, KeyRev{Key: it.key, ModRevision: modRev, Lease: lease, V2Index: it.index})
 	if lease != 0 {
 		c.rep.Leased++
 	}
@@ -371,7 +375,7 @@ func (c *copier) txn(ctx context.Context, batch []item) ([]item, error) {
 	defer c.mu.Unlock()
 	if resp.Succeeded {
 		for _, it := range batch {
-			c.rep.Written = append(c.rep.Written, KeyRev{Key: it.key, ModRevision: resp.Header.Revision, Lease: int64(it.lease)})
+			c.rep.Written = append(c.rep.Written, KeyRev{Key: it.key, ModRevision: resp.Header.Revision, Lease: int64(it.lease), V2Index: it.index})
 			if it.lease != 0 {
 				c.rep.Leased++
 			}
@@ -388,7 +392,7 @@ func (c *copier) txn(ctx context.Context, batch []item) ([]item, error) {
 		case len(kvs) == 0:
 			again = append(again, batch[i])
 		case bytes.Equal(kvs[0].Value, []byte(batch[i].value)):
-			c.alreadyCopied(batch[i].key, kvs[0].ModRevision, kvs[0].Lease)
+			c.alreadyCopied(batch[i], kvs[0].ModRevision, kvs[0].Lease)
 		default:
 			c.rep.Conflicts = append(c.rep.Conflicts, batch[i].key)
 		}

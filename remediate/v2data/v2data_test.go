@@ -137,7 +137,7 @@ func TestMigrateRoundTrip(t *testing.T) {
 				t.Fatalf("re-runs moved the revision %d -> %d", revBefore, rev)
 			}
 
-			cr, err := Cleanup(ctx, kapi, cli, prefixes)
+			cr, err := Cleanup(ctx, kapi, cli, prefixes, again.Written)
 			if err != nil || cr.Deleted != keys || cr.DirsLeft.Count != 0 {
 				t.Fatalf("cleanup %+v, %v; want %d deleted", cr, err, keys)
 			}
@@ -291,10 +291,11 @@ func TestSnapshotsPast(t *testing.T) {
 	if _, err := seed.V2Keys(ctx, c.HTTPClient(), c.Endpoints()[0], seed.V2Spec{Prefix: "/app", Keys: 20, TTLKeys: 3}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Copy(ctx, kapi, cli, []string{"/app"}, CopyOptions{}); err != nil {
+	rep, err := Copy(ctx, kapi, cli, []string{"/app"}, CopyOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Cleanup(ctx, kapi, cli, []string{"/app"}); err != nil {
+	if _, err := Cleanup(ctx, kapi, cli, []string{"/app"}, rep.Written); err != nil {
 		t.Fatal(err)
 	}
 	if err := NoTTLKeys(ctx, kapi); err != nil {
@@ -363,4 +364,48 @@ func etcdutlPath(t *testing.T) string {
 		return ""
 	}
 	return p
+}
+
+// TestCleanupAfterBackendSwitch: once the API servers write to etcd3 they
+// update and delete keys the copy wrote; the v2 keys the copy read, still
+// at the index it read them at, are deleted all the same. A v2 key changed
+// or created after the copy (a writer that was not stopped) is kept.
+func TestCleanupAfterBackendSwitch(t *testing.T) {
+	c := etcdtest.NewCluster(t, etcdtest.WithVersion("3.5"), etcdtest.WithV2())
+	cli := c.Client(t)
+	kapi := keysAPI(t, c)
+	ctx := testCtx(t)
+	if _, err := seed.V2Keys(ctx, c.HTTPClient(), c.Endpoints()[0], seed.V2Spec{Prefix: "/app", Keys: 20, TTLKeys: 4}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Copy(ctx, kapi, cli, []string{"/app"}, CopyOptions{})
+	if err != nil || len(rep.Written) != 24 {
+		t.Fatalf("copy %s, %v", sum(rep), err)
+	}
+	// The API servers on etcd3: two updates and a delete.
+	for i, k := range []string{rep.Written[0].Key, rep.Written[1].Key} {
+		if _, err := cli.Put(ctx, k, fmt.Sprintf("k8s\x00updated %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cli.Delete(ctx, rep.Written[2].Key); err != nil {
+		t.Fatal(err)
+	}
+	// A v2 writer that was not stopped: one update, one new key.
+	changed := rep.Written[3].Key
+	if _, err := kapi.Set(ctx, changed, "late v2 write", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kapi.Set(ctx, "/app/late", "late v2 key", nil); err != nil {
+		t.Fatal(err)
+	}
+	cr, err := Cleanup(ctx, kapi, cli, []string{"/app"}, rep.Written)
+	if err == nil || cr.Deleted != 23 || cr.NotCopied.Count != 2 || cr.Changed.Count != 0 {
+		t.Fatalf("cleanup %+v, %v; want 23 deleted, %s and /app/late kept", cr, err, changed)
+	}
+	for _, k := range []string{changed, "/app/late"} {
+		if _, err := kapi.Get(ctx, k, nil); err != nil {
+			t.Errorf("v2 %s after cleanup: %v; want kept", k, err)
+		}
+	}
 }
