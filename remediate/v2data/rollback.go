@@ -2,12 +2,10 @@ package v2data
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	client "go.etcd.io/etcd/client/v2"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -131,11 +129,9 @@ type DeleteReport struct {
 // delete whatever else was attached to it since.
 func DeleteCopied(ctx context.Context, v3 *clientv3.Client, written []KeyRev) (DeleteReport, error) {
 	var rep DeleteReport
-	maxOps := leases.DefaultMaxTxnOps
-	todo := append([]KeyRev(nil), written...)
-	for len(todo) > 0 {
-		n := min(len(todo), maxOps)
-		part := todo[:n]
+	limit := leases.NewOpsLimit(leases.DefaultMaxTxnOps, "delete copied keys", nil)
+	err := leases.InBatches(ctx, append([]KeyRev(nil), written...), limit, func(ctx context.Context, part []KeyRev) ([]KeyRev, error) {
+		n := len(part)
 		cmps := make([]clientv3.Cmp, n)
 		dels := make([]clientv3.Op, n)
 		gets := make([]clientv3.Op, n)
@@ -147,17 +143,12 @@ func DeleteCopied(ctx context.Context, v3 *clientv3.Client, written []KeyRev) (D
 		tctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
 		resp, err := v3.Txn(tctx).If(cmps...).Then(dels...).Else(gets...).Commit()
 		cancel()
-		if errors.Is(err, rpctypes.ErrTooManyOps) && n > 1 {
-			maxOps = max(1, n/2)
-			continue
+		if err != nil { // too many ops: InBatches halves the limit and tries again
+			return nil, fmt.Errorf("delete copied keys from %q: %w", part[0].Key, err)
 		}
-		if err != nil {
-			return rep, fmt.Errorf("delete copied keys from %q: %w", part[0].Key, err)
-		}
-		todo = todo[n:]
 		if resp.Succeeded {
 			rep.Deleted += n
-			continue
+			return nil, nil
 		}
 		var again []KeyRev
 		for i, r := range resp.Responses {
@@ -171,7 +162,7 @@ func DeleteCopied(ctx context.Context, v3 *clientv3.Client, written []KeyRev) (D
 				again = append(again, part[i])
 			}
 		}
-		todo = append(again, todo...)
-	}
-	return rep, nil
+		return again, nil
+	})
+	return rep, err
 }
