@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -157,15 +159,26 @@ func checkMigrated(t *testing.T, h *hoststub.Host, before map[string]string) {
 	}
 }
 
-// TestRemediateKillMidCopyCLI: etcdaudit is killed with SIGKILL in the
-// middle of the v2-copy step (some batches in v3, the rest not); `remediate
-// resume` finishes the copy from where it was (keys already in v3 with
-// their value count as copied, nothing written twice, no conflict from its
-// own partial copy), cleans v2 up and upgrades to 3.6.16, exactly as an
-// uninterrupted run does.
-func TestRemediateKillMidCopyCLI(t *testing.T) {
+// killedCopy is a legacyCluster whose apply was killed with SIGKILL in the
+// middle of its v2-copy step.
+type killedCopy struct {
+	h                   *hoststub.Host
+	cli                 *clientv3.Client
+	before              map[string]string
+	fleet, state, runID string
+}
+
+const copyStep = "legacy/v2-data/before-3.6/copy"
+
+// killMidCopy plans legacyCluster to 3.6.16 and kills its apply in the
+// middle of the copy: frozen as the copy reaches the marker's batch, the
+// batches before it were committed (each worker finishes one before it
+// takes the next), the marker's was never sent. start is the writers'
+// start hook.
+func killMidCopy(t *testing.T, start func()) killedCopy {
+	t.Helper()
 	var g *holdGate
-	h, before, reg := legacyCluster(t, func() { g.arm() }, func() {})
+	h, before, reg := legacyCluster(t, func() { g.arm() }, start)
 	marker, err := markerKey(reg, 0.5)
 	if err != nil {
 		t.Fatal(err)
@@ -179,9 +192,6 @@ func TestRemediateKillMidCopyCLI(t *testing.T) {
 	cli := h.Cluster.Client(t)
 	p := startCLI(t, "remediate", "apply", "-f", fleet, "--plan", planPath, "--approve", "--state-dir", state)
 	runID := p.killAt(t, g, func() {
-		// Frozen as the copy reaches the marker's batch: the batches
-		// before it were committed (each worker finishes one before it
-		// takes the next), the marker's was never sent.
 		r, err := cli.Get(ctx, "/registry/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 		if err != nil || r.Count == 0 || r.Count >= int64(len(reg)) {
 			t.Fatalf("v3 holds %v of %d /registry keys at the kill point (%v): want some, not all", r, len(reg), err)
@@ -190,18 +200,30 @@ func TestRemediateKillMidCopyCLI(t *testing.T) {
 			t.Fatalf("the marker %s is in v3 before its batch was sent: %v %v", marker, r, err)
 		}
 	})
-	copyKey := "legacy/v2-data/before-3.6/copy"
-	if s := lastStep(t, state, runID, copyKey); s.Status != journal.StepRunning {
+	if s := lastStep(t, state, runID, copyStep); s.Status != journal.StepRunning {
 		t.Fatalf("the killed run's copy step is %s, want running", s.Status)
 	}
+	return killedCopy{h: h, cli: cli, before: before, fleet: fleet, state: state, runID: runID}
+}
+
+// TestRemediateKillMidCopyCLI: etcdaudit is killed with SIGKILL in the
+// middle of the v2-copy step (some batches in v3, the rest not); `remediate
+// resume` finishes the copy from where it was (keys already in v3 with
+// their value count as copied, nothing written twice, no conflict from its
+// own partial copy), cleans v2 up and upgrades to 3.6.16, exactly as an
+// uninterrupted run does.
+func TestRemediateKillMidCopyCLI(t *testing.T) {
+	k := killMidCopy(t, func() {})
+	ctx, cli, state, runID := t.Context(), k.cli, k.state, k.runID
 	atKill, err := cli.Get(ctx, "/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	resume(t, runID, fleet, state)
-	checkMigrated(t, h, before)
-	s := lastStep(t, state, runID, copyKey)
+	resume(t, runID, k.fleet, state)
+	before := k.before
+	checkMigrated(t, k.h, before)
+	s := lastStep(t, state, runID, copyStep)
 	var d struct {
 		Report v2data.CopyReport `json:"report"`
 	}
@@ -519,4 +541,64 @@ func mustMarker(t *testing.T, keys []string) string {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestRemediateKillMidCopyRollbackCLI: etcdaudit is killed with SIGKILL in
+// the middle of the v2-copy step, and the operator rolls back instead of
+// resuming: the journal has no list of what the killed copy wrote, so
+// rollback finds it (v2 keys that v3 holds with the identical value, which
+// the conflict check and the stopped writers make the copy's), deletes
+// exactly those by key and mod revision, keeps a v3 key that holds another
+// value, and starts the writers again. v2 is untouched throughout.
+func TestRemediateKillMidCopyRollbackCLI(t *testing.T) {
+	var starts atomic.Int32
+	k := killMidCopy(t, func() { starts.Add(1) })
+	ctx := t.Context()
+	// Not the copy's: a key someone put into v3 after the kill, with
+	// another value than its v2 one.
+	var other string
+	for key := range k.before {
+		if strings.HasPrefix(key, "/registry/") {
+			if r, err := k.cli.Get(ctx, key); err != nil || len(r.Kvs) == 0 {
+				other = key
+				break
+			}
+		}
+	}
+	if _, err := k.cli.Put(ctx, other, "written in v3 by someone else"); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, "remediate", "rollback", k.runID, "-f", k.fleet, "--state-dir", k.state)
+	if code != 0 {
+		t.Fatalf("rollback: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	t.Logf("rollback:\n%s", stdout)
+	for _, p := range []string{"/registry/", "/legacy-app/"} {
+		r, err := k.cli.Get(ctx, p, clientv3.WithPrefix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		if p == "/registry/" {
+			want = 1
+		}
+		if len(r.Kvs) != want {
+			t.Errorf("v3 under %s after rollback: %d keys, want %d (%s, not the copy's)", p, len(r.Kvs), want, other)
+		}
+		for _, kv := range r.Kvs {
+			if string(kv.Key) != other || string(kv.Value) != "written in v3 by someone else" {
+				t.Errorf("v3 %s = %q left by the rollback", kv.Key, kv.Value)
+			}
+		}
+	}
+	if s := lastStep(t, k.state, k.runID, copyStep); s.Status != journal.StepRolledBack || !strings.Contains(s.Note, "interrupted") {
+		t.Errorf("copy step after rollback: %s %q", s.Status, s.Note)
+	}
+	if starts.Load() != 1 {
+		t.Errorf("the writers were started %d times by the rollback, want once", starts.Load())
+	}
+	after := v2Values(t, ctx, k.h.Cluster.Endpoints())
+	if !maps.Equal(after, k.before) {
+		t.Errorf("v2 changed: %d keys after, %d before", len(after), len(k.before))
+	}
 }

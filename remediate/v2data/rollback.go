@@ -166,3 +166,61 @@ func DeleteCopied(ctx context.Context, v3 *clientv3.Client, written []KeyRev) (D
 	})
 	return rep, err
 }
+
+// FindCopied lists what a copy left in v3 when it died before it could
+// report what it wrote (killed mid-way): every v2 key under prefixes that
+// v3 holds with the identical value, with its mod revision and lease, for
+// DeleteCopied. It rests on what a resumed copy rests on: the conflict
+// check before the copy found v3 empty under the prefixes, and the writers
+// were stopped, so a v3 key holding exactly its v2 value is the copy's. A
+// v3 key holding another value is not the copy's: it is left out and
+// returned in other. v2 must still hold the data (the cleanup has not run).
+func FindCopied(ctx context.Context, kapi client.KeysAPI, v3 *clientv3.Client, prefixes []string) (written []KeyRev, other KeyList, err error) {
+	var batch []*client.Node
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		ops := make([]clientv3.Op, len(batch))
+		for i, n := range batch {
+			ops[i] = clientv3.OpGet(n.Key)
+		}
+		resps, err := txnGets(ctx, v3, ops)
+		if err != nil {
+			return err
+		}
+		for i, n := range batch {
+			switch kvs := resps[i]; {
+			case len(kvs) == 0:
+			case string(kvs[0].Value) == n.Value:
+				written = append(written, KeyRev{Key: n.Key, ModRevision: kvs[0].ModRevision, Lease: kvs[0].Lease})
+			default:
+				other.add(n.Key)
+			}
+		}
+		batch = batch[:0]
+		return nil
+	}
+	for _, raw := range prefixes {
+		p, err := cleanPrefix(raw)
+		if err != nil {
+			return nil, other, fmt.Errorf("find copied keys: %w", err)
+		}
+		err = walk(ctx, kapi, p, DefaultTimeout, func(n *client.Node) error {
+			if n.Dir {
+				return nil
+			}
+			if batch = append(batch, n); len(batch) >= leases.DefaultMaxTxnOps {
+				return flush()
+			}
+			return nil
+		})
+		if err == nil {
+			err = flush()
+		}
+		if err != nil {
+			return nil, other, fmt.Errorf("find copied keys under %q: %w", p, err)
+		}
+	}
+	return written, other, nil
+}
