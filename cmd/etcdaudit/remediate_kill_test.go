@@ -469,6 +469,8 @@ func TestRemediateAttachRaceCLI(t *testing.T) {
 	if i+2 >= len(unleased) {
 		t.Fatalf("marker at the end")
 	}
+	// The marker is the 49th key of its batch of 128 (the default
+	// --max-txn-ops), so the next two are held in the same re-put.
 	marker, leasedMeanwhile, deletedMeanwhile := unleased[i], unleased[i+1], unleased[i+2]
 	g = newHoldGate(marker)
 	fleet := relayedFleet(t, h, "events", g)
