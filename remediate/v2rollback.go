@@ -56,14 +56,22 @@ func (cr *clusterRun) undoData(ctx context.Context, s *Step, r journal.StepRecor
 		note = "writers stopped and set back to etcd2"
 	case KindV2Copy:
 		var d copyData
+		var written []v2data.KeyRev
+		var found string
 		if err := json.Unmarshal(r.Data, &d); err != nil || (d.Report.Keys > 0 && d.Report.Written == nil) {
-			return fmt.Errorf("%s: the journal has no list of the keys the copy wrote (interrupted before it returned): resume the run to finish the copy, then roll back", label)
+			// The copy died before it returned (killed): its list is
+			// not in the journal, so find what it wrote.
+			if written, found, err = cr.findCopied(ctx, s); err != nil {
+				return fmt.Errorf("%s: %w", label, err)
+			}
+		} else {
+			written = d.Report.Written
 		}
-		rep, err := v2data.DeleteCopied(ctx, cr.pr.cli, d.Report.Written)
+		rep, err := v2data.DeleteCopied(ctx, cr.pr.cli, written)
 		if err != nil {
 			return fmt.Errorf("%s: %w", label, err)
 		}
-		note = fmt.Sprintf("copied v3 keys deleted by key and mod revision: %+v", rep)
+		note = fmt.Sprintf("%scopied v3 keys deleted by key and mod revision: %+v", found, rep)
 	case KindStopWriters:
 		if err := runHooks("etcd2", hookStartWriters); err != nil {
 			return err
@@ -73,6 +81,30 @@ func (cr *clusterRun) undoData(ctx context.Context, s *Step, r journal.StepRecor
 		return nil
 	}
 	return cr.markRolledBack(r, note, label, started)
+}
+
+// findCopied lists the keys an interrupted copy step s wrote: the v2 keys
+// under the dump's prefixes that v3 holds with the identical value (see
+// v2data.FindCopied). found says so for the rollback's note.
+func (cr *clusterRun) findCopied(ctx context.Context, s *Step) (written []v2data.KeyRev, found string, err error) {
+	d, err := cr.dumpOf(s)
+	if err != nil {
+		return nil, "", err
+	}
+	kapi, done, err := cr.kapi(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	defer done()
+	written, other, err := v2data.FindCopied(ctx, kapi, cr.pr.cli, d.Prefixes)
+	if err != nil {
+		return nil, "", err
+	}
+	found = fmt.Sprintf("the copy was interrupted: %d keys found in v3 with their v2 value", len(written))
+	if other.Count > 0 {
+		found += fmt.Sprintf(", %d holding another value kept %v", other.Count, other.Keys)
+	}
+	return written, found + "; ", nil
 }
 
 // isDataKind: the step is one of the v2 data steps rollback undoes.

@@ -129,7 +129,8 @@ func Attach(ctx context.Context, cli *clientv3.Client, prefix string, opts Optio
 	if prefix == "" {
 		return Report{}, errors.New("attach leases: empty prefix (refusing to walk the whole keyspace)")
 	}
-	a := &attacher{cli: cli, o: o, pool: NewPool(cli, o.BucketWidth, o.KeysPerLease), maxOps: o.MaxTxnOps}
+	a := &attacher{cli: cli, o: o, pool: NewPool(cli, o.BucketWidth, o.KeysPerLease),
+		limit: NewOpsLimit(o.MaxTxnOps, "attach leases", o.Logger)}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := make(chan []pending, o.Concurrency)
@@ -170,10 +171,11 @@ type attacher struct {
 	o    Options
 	pool *Pool
 
-	mu     sync.Mutex
-	rep    Report
-	err    error
-	maxOps int
+	limit *OpsLimit
+
+	mu  sync.Mutex
+	rep Report
+	err error
 }
 
 func (a *attacher) fail(err error) {
@@ -182,12 +184,6 @@ func (a *attacher) fail(err error) {
 	if a.err == nil {
 		a.err = err
 	}
-}
-
-func (a *attacher) ops() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.maxOps
 }
 
 // walk pages through prefix at one revision and sends the unleased keys in
@@ -229,7 +225,7 @@ func (a *attacher) walk(ctx context.Context, prefix string, out chan<- []pending
 				continue
 			}
 			batch = append(batch, pending{key: string(kv.Key), value: kv.Value, modRev: kv.ModRevision})
-			if len(batch) >= a.ops() {
+			if len(batch) >= a.limit.Ops() {
 				select {
 				case out <- batch:
 				case <-ctx.Done():
@@ -261,25 +257,7 @@ func (a *attacher) walk(ctx context.Context, prefix string, out chan<- []pending
 // attach re-puts one batch with leases, guarded, until every key of it is
 // attached, leased by someone else, or gone.
 func (a *attacher) attach(ctx context.Context, batch []pending) error {
-	for len(batch) > 0 {
-		n := min(len(batch), a.ops())
-		cur := batch[:n]
-		next, err := a.txn(ctx, cur)
-		if errors.Is(err, rpctypes.ErrTooManyOps) && n > 1 {
-			a.mu.Lock()
-			if a.maxOps >= n {
-				a.maxOps = max(1, n/2)
-				a.o.Logger.Warn("attach leases: server refuses transactions this large; halving", "ops", a.maxOps)
-			}
-			a.mu.Unlock()
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		batch = append(next, batch[n:]...)
-	}
-	return nil
+	return InBatches(ctx, batch, a.limit, a.txn)
 }
 
 // txn tries one guarded transaction and returns the keys to try again.

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	client "go.etcd.io/etcd/client/v2"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -162,7 +161,8 @@ func Copy(ctx context.Context, kapi client.KeysAPI, v3 *clientv3.Client, prefixe
 			return CopyReport{Conflicts: found}, fmt.Errorf("copy v2 to v3: %w (nothing written): %q", ErrConflict, found)
 		}
 	}
-	c := &copier{v3: v3, o: o, pool: leases.NewPool(v3, o.BucketWidth, o.KeysPerLease), maxOps: o.MaxTxnOps}
+	c := &copier{v3: v3, o: o, pool: leases.NewPool(v3, o.BucketWidth, o.KeysPerLease),
+		limit: leases.NewOpsLimit(o.MaxTxnOps, "copy v2 to v3", o.Logger)}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := make(chan []item, o.Concurrency)
@@ -208,10 +208,11 @@ type copier struct {
 	o    CopyOptions
 	pool *leases.Pool
 
-	mu     sync.Mutex
-	rep    CopyReport
-	err    error
-	maxOps int
+	limit *leases.OpsLimit
+
+	mu  sync.Mutex
+	rep CopyReport
+	err error
 }
 
 func (c *copier) fail(err error) {
@@ -220,12 +221,6 @@ func (c *copier) fail(err error) {
 	if c.err == nil {
 		c.err = err
 	}
-}
-
-func (c *copier) ops() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.maxOps
 }
 
 func (c *copier) walk(ctx context.Context, kapi client.KeysAPI, prefixes []string, out chan<- []item) error {
@@ -251,7 +246,7 @@ func (c *copier) walk(ctx context.Context, kapi client.KeysAPI, prefixes []strin
 			c.mu.Lock()
 			c.rep.Keys++
 			c.mu.Unlock()
-			if batch = append(batch, it); len(batch) >= c.ops() {
+			if batch = append(batch, it); len(batch) >= c.limit.Ops() {
 				return send()
 			}
 			return nil
@@ -273,24 +268,7 @@ func (c *copier) copy(ctx context.Context, batch []item) error {
 			return err
 		}
 	}
-	for len(batch) > 0 {
-		n := min(len(batch), c.ops())
-		next, err := c.txn(ctx, batch[:n])
-		if errors.Is(err, rpctypes.ErrTooManyOps) && n > 1 {
-			c.mu.Lock()
-			if c.maxOps >= n {
-				c.maxOps = max(1, n/2)
-				c.o.Logger.Warn("copy v2 to v3: server refuses transactions this large; halving", "ops", c.maxOps)
-			}
-			c.mu.Unlock()
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		batch = append(next, batch[n:]...)
-	}
-	return nil
+	return leases.InBatches(ctx, batch, c.limit, c.txn)
 }
 
 // skipCopied reads a batch's keys from v3 before a resumed copy writes

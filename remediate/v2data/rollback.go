@@ -2,12 +2,10 @@ package v2data
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	client "go.etcd.io/etcd/client/v2"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -131,11 +129,9 @@ type DeleteReport struct {
 // delete whatever else was attached to it since.
 func DeleteCopied(ctx context.Context, v3 *clientv3.Client, written []KeyRev) (DeleteReport, error) {
 	var rep DeleteReport
-	maxOps := leases.DefaultMaxTxnOps
-	todo := append([]KeyRev(nil), written...)
-	for len(todo) > 0 {
-		n := min(len(todo), maxOps)
-		part := todo[:n]
+	limit := leases.NewOpsLimit(leases.DefaultMaxTxnOps, "delete copied keys", nil)
+	err := leases.InBatches(ctx, append([]KeyRev(nil), written...), limit, func(ctx context.Context, part []KeyRev) ([]KeyRev, error) {
+		n := len(part)
 		cmps := make([]clientv3.Cmp, n)
 		dels := make([]clientv3.Op, n)
 		gets := make([]clientv3.Op, n)
@@ -147,17 +143,12 @@ func DeleteCopied(ctx context.Context, v3 *clientv3.Client, written []KeyRev) (D
 		tctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
 		resp, err := v3.Txn(tctx).If(cmps...).Then(dels...).Else(gets...).Commit()
 		cancel()
-		if errors.Is(err, rpctypes.ErrTooManyOps) && n > 1 {
-			maxOps = max(1, n/2)
-			continue
+		if err != nil { // too many ops: InBatches halves the limit and tries again
+			return nil, fmt.Errorf("delete copied keys from %q: %w", part[0].Key, err)
 		}
-		if err != nil {
-			return rep, fmt.Errorf("delete copied keys from %q: %w", part[0].Key, err)
-		}
-		todo = todo[n:]
 		if resp.Succeeded {
 			rep.Deleted += n
-			continue
+			return nil, nil
 		}
 		var again []KeyRev
 		for i, r := range resp.Responses {
@@ -171,7 +162,65 @@ func DeleteCopied(ctx context.Context, v3 *clientv3.Client, written []KeyRev) (D
 				again = append(again, part[i])
 			}
 		}
-		todo = append(again, todo...)
+		return again, nil
+	})
+	return rep, err
+}
+
+// FindCopied lists what a copy left in v3 when it died before it could
+// report what it wrote (killed mid-way): every v2 key under prefixes that
+// v3 holds with the identical value, with its mod revision and lease, for
+// DeleteCopied. It rests on what a resumed copy rests on: the conflict
+// check before the copy found v3 empty under the prefixes, and the writers
+// were stopped, so a v3 key holding exactly its v2 value is the copy's. A
+// v3 key holding another value is not the copy's: it is left out and
+// returned in other. v2 must still hold the data (the cleanup has not run).
+func FindCopied(ctx context.Context, kapi client.KeysAPI, v3 *clientv3.Client, prefixes []string) (written []KeyRev, other KeyList, err error) {
+	var batch []*client.Node
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		ops := make([]clientv3.Op, len(batch))
+		for i, n := range batch {
+			ops[i] = clientv3.OpGet(n.Key)
+		}
+		resps, err := txnGets(ctx, v3, ops)
+		if err != nil {
+			return err
+		}
+		for i, n := range batch {
+			switch kvs := resps[i]; {
+			case len(kvs) == 0:
+			case string(kvs[0].Value) == n.Value:
+				written = append(written, KeyRev{Key: n.Key, ModRevision: kvs[0].ModRevision, Lease: kvs[0].Lease})
+			default:
+				other.add(n.Key)
+			}
+		}
+		batch = batch[:0]
+		return nil
 	}
-	return rep, nil
+	for _, raw := range prefixes {
+		p, err := cleanPrefix(raw)
+		if err != nil {
+			return nil, other, fmt.Errorf("find copied keys: %w", err)
+		}
+		err = walk(ctx, kapi, p, DefaultTimeout, func(n *client.Node) error {
+			if n.Dir {
+				return nil
+			}
+			if batch = append(batch, n); len(batch) >= leases.DefaultMaxTxnOps {
+				return flush()
+			}
+			return nil
+		})
+		if err == nil {
+			err = flush()
+		}
+		if err != nil {
+			return nil, other, fmt.Errorf("find copied keys under %q: %w", p, err)
+		}
+	}
+	return written, other, nil
 }

@@ -252,6 +252,22 @@ func TestCopyResume(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || first.Copied == 0 || first.Copied >= keys {
 		t.Fatalf("interrupted copy %d of %d keys, %v; want some copied and context.Canceled", first.Copied, keys, err)
 	}
+	// What a rollback of a copy killed before it reported finds: every key
+	// the interrupted copy wrote, with the revision it wrote it at (and a
+	// transaction cancelled in flight may have been applied too).
+	found, other, err := FindCopied(ctx, kapi, cli, prefixes)
+	if err != nil || other.Count != 0 || len(found) < len(first.Written) || len(found) >= keys {
+		t.Fatalf("find copied: %d keys (the interrupted copy wrote %d), %v, other %+v", len(found), len(first.Written), err, other)
+	}
+	foundRev := map[string]KeyRev{}
+	for _, f := range found {
+		foundRev[f.Key] = f
+	}
+	for _, w := range first.Written {
+		if foundRev[w.Key] != w {
+			t.Fatalf("%s: the interrupted copy wrote %+v, FindCopied found %+v", w.Key, w, foundRev[w.Key])
+		}
+	}
 	if _, err := Copy(ctx, kapi, cli, prefixes, CopyOptions{}); !errors.Is(err, ErrConflict) {
 		t.Fatalf("fresh copy after an interrupted one = %v; want ErrConflict (resume instead)", err)
 	}
