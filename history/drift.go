@@ -89,6 +89,8 @@ type ControlChange struct {
 	From       results.Status `json:"from,omitempty"` // empty: no result in the older scan
 	To         results.Status `json:"to,omitempty"`   // empty: no result in the newer scan
 	Messages   []string       `json:"messages,omitempty"`
+	// Remediation names the runs that explain the change (AttachRemediation).
+	Remediation []RemediationRef `json:"remediation,omitempty"`
 }
 
 // Drift is what changed between two scans.
@@ -103,6 +105,9 @@ type Drift struct {
 	Facts    []FactChange    `json:"facts"`
 	// Notes say what could not be compared (a scan recorded without facts).
 	Notes []string `json:"notes,omitempty"`
+	// Remediation lists the remediation runs that ended between the two
+	// scans, each with how many changes it explains (AttachRemediation).
+	Remediation []RemediationSeen `json:"remediation,omitempty"`
 }
 
 // Diff computes the drift from one scan to a newer one. It is a pure
