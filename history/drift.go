@@ -108,6 +108,9 @@ type Drift struct {
 	// Remediation lists the remediation runs that ended between the two
 	// scans, each with how many changes it explains (AttachRemediation).
 	Remediation []RemediationSeen `json:"remediation,omitempty"`
+	// actionOf is each control's remediation action (custom.remediation),
+	// for AttachRemediation.
+	actionOf map[string]string
 }
 
 // Diff computes the drift from one scan to a newer one. It is a pure
@@ -125,6 +128,14 @@ func Diff(from, to *results.Report, opts DriftOptions) (*Drift, error) {
 		Counts:   map[string]int{},
 		Controls: diffControls(from, to),
 		Facts:    []FactChange{},
+		actionOf: map[string]string{},
+	}
+	for _, rep := range []*results.Report{from, to} {
+		for _, c := range rep.Controls {
+			if c.Remediation != "" && c.Remediation != "none" {
+				d.actionOf[c.ID] = c.Remediation
+			}
+		}
 	}
 	if from.Facts == nil || to.Facts == nil {
 		for _, r := range []*results.Report{from, to} {

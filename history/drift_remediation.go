@@ -14,10 +14,10 @@ import (
 // change: a run that touched the change's cluster (and member) with an
 // action that makes this kind of change, and ended between the two scans.
 type RemediationRef struct {
-	Run      string `json:"run"`
-	Action   string `json:"action"`
-	Approver string `json:"approver,omitempty"`
-	Status   string `json:"status"`
+	Run      string   `json:"run"`
+	Actions  []string `json:"actions"`
+	Approver string   `json:"approver,omitempty"`
+	Status   string   `json:"status"`
 }
 
 // RemediationSeen is a run that ended between the two scans, with how many
@@ -49,10 +49,10 @@ var factActions = map[FactKind][]string{
 
 // AttachRemediation records in d the remediation runs that ended between
 // its two scans (others are ignored) and, beside each control and fact
-// change, the runs that explain it: for a fact change, a run whose action
-// makes that kind of change on the same cluster and member; for a control
-// change, a run whose steps on that cluster (and member) were made for that
-// control. The caller passes only runs of the scanned clusters. Calling it
+// change, the runs that explain it: a run that acted on the same cluster
+// (and member) with an action that makes that kind of fact change, or, for
+// a control that moved (not one still failing), whose steps were made for
+// that control or whose action is the control's remediation. The caller passes only runs of the scanned clusters. Calling it
 // again replaces what an earlier call attached.
 func (d *Drift) AttachRemediation(runs []results.RemediationRun) {
 	d.Remediation = nil
@@ -69,12 +69,16 @@ func (d *Drift) AttachRemediation(runs []results.RemediationRun) {
 		counted := map[string]bool{}
 		for _, r := range in {
 			for _, t := range r.Targets {
-				if t.Cluster != cluster || (t.Member != "" && member != "" && t.Member != member) || !match(t) {
+				if t.Cluster != cluster || (t.Member != "" && member != "" && t.Member != member) || t.Acted == 0 || !match(t) {
 					continue
 				}
-				ref := RemediationRef{Run: r.ID, Action: t.Action, Approver: r.Approver, Status: r.Status}
-				if !slices.Contains(out, ref) {
-					out = append(out, ref)
+				i := slices.IndexFunc(out, func(x RemediationRef) bool { return x.Run == r.ID })
+				if i < 0 {
+					i = len(out)
+					out = append(out, RemediationRef{Run: r.ID, Approver: r.Approver, Status: r.Status})
+				}
+				if !slices.Contains(out[i].Actions, t.Action) {
+					out[i].Actions = append(out[i].Actions, t.Action)
 				}
 				if !counted[r.ID] {
 					counted[r.ID] = true
@@ -91,7 +95,13 @@ func (d *Drift) AttachRemediation(runs []results.RemediationRun) {
 	}
 	for i := range d.Controls {
 		c := &d.Controls[i]
-		c.Remediation = refs(c.Cluster, c.Member, func(t results.RemediationTarget) bool { return slices.Contains(t.Controls, c.Control) })
+		c.Remediation = nil
+		if c.Transition == StillFailing || c.Transition == StillError {
+			continue // nothing changed for a run to explain
+		}
+		c.Remediation = refs(c.Cluster, c.Member, func(t results.RemediationTarget) bool {
+			return slices.Contains(t.Controls, c.Control) || (d.actionOf[c.Control] != "" && d.actionOf[c.Control] == t.Action)
+		})
 	}
 	for _, r := range in {
 		d.Remediation = append(d.Remediation, RemediationSeen{RemediationRun: r, Changes: count[r.ID]})
@@ -100,7 +110,7 @@ func (d *Drift) AttachRemediation(runs []results.RemediationRun) {
 
 func appendRefs(to, refs []RemediationRef) []RemediationRef {
 	for _, r := range refs {
-		if !slices.Contains(to, r) {
+		if !slices.ContainsFunc(to, func(x RemediationRef) bool { return x.Run == r.Run }) {
 			to = append(to, r)
 		}
 	}
@@ -109,7 +119,7 @@ func appendRefs(to, refs []RemediationRef) []RemediationRef {
 
 // refText is one run beside a change: "run ID (action, approved by X)".
 func refText(r RemediationRef) string {
-	s := "run " + r.Run + " (" + r.Action
+	s := "run " + r.Run + " (" + strings.Join(r.Actions, ", ")
 	if r.Approver != "" {
 		s += ", approved by " + r.Approver
 	}

@@ -46,7 +46,7 @@ func TestAttachRemediation(t *testing.T) {
 	ids := func(refs []RemediationRef) string {
 		var s []string
 		for _, r := range refs {
-			s = append(s, r.Run+":"+r.Action)
+			s = append(s, r.Run+":"+strings.Join(r.Actions, "+"))
 		}
 		return strings.Join(s, ",")
 	}

@@ -85,7 +85,7 @@ func TestDriftNamesRemediationRun(t *testing.T) {
 			ref = &f.Remediation[0]
 		}
 	}
-	if ref == nil || ref.Run != runID || ref.Action != "upgrade" || ref.Approver != approver[1] || ref.Status != "done" {
+	if ref == nil || ref.Run != runID || strings.Join(ref.Actions, ",") != "upgrade" || ref.Approver != approver[1] || ref.Status != "done" {
 		t.Errorf("member_upgraded m0 remediation %+v (facts %+v)", ref, d.Facts)
 	}
 	if len(d.Remediation) != 1 || d.Remediation[0].ID != runID || d.Remediation[0].Changes == 0 {
