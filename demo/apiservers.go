@@ -47,6 +47,9 @@ type hookServer struct {
 // not exit cleanly is replaced).
 func (f *Fleet) serveHooks() error {
 	path := filepath.Join(f.Dir, SocketName)
+	if len(path) > 100 { // sun_path holds 108 bytes on Linux, 104 on macOS
+		return fmt.Errorf("demo: hook socket %s: path too long for a unix socket; use a shorter --dir", path)
+	}
 	_ = os.Remove(path)
 	ln, err := net.Listen("unix", path)
 	if err != nil {
