@@ -2,10 +2,8 @@ package remediate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
@@ -13,7 +11,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdaudit/etcdaudit/internal/etcdversion"
-	"github.com/etcdaudit/etcdaudit/inventory"
 	"github.com/etcdaudit/etcdaudit/remediate/backup"
 	"github.com/etcdaudit/etcdaudit/remediate/hooks"
 	"github.com/etcdaudit/etcdaudit/remediate/journal"
@@ -73,39 +70,11 @@ func (e *Engine) Rollback(ctx context.Context, runID string, o RollbackOptions) 
 }
 
 func (e *Engine) rollbackCluster(ctx context.Context, j *journal.Journal, run journal.Run, c *ClusterPlan, byKey map[string]journal.StepRecord, o RollbackOptions) (err error) {
-	ic, err := e.inventoryCluster(c.Name)
+	cr, _, release, err := e.openCluster(ctx, j, run, c)
 	if err != nil {
 		return err
 	}
-	lk, err := e.acquire(ctx, c.Name, run.ID)
-	if err != nil {
-		return fmt.Errorf("cluster %s: %w", c.Name, err)
-	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		err = errors.Join(err, lk.Release(rctx))
-	}()
-	conn, err := inventory.Connect(ic)
-	if err != nil {
-		return err
-	}
-	pr, err := newProbe(ic, conn)
-	if err != nil {
-		return err
-	}
-	defer pr.close()
-	cr := &clusterRun{e: e, j: j, run: run, c: c, ic: ic, hooks: e.Hooks[c.Name], pr: pr, urls: map[uint64]string{}}
-	if cr.hooks == nil {
-		cr.hooks = hooks.NewRunner(ic.Hooks, hooks.Options{Timeouts: ic.HookTimeouts})
-	}
-	for _, m := range c.Facts.Members {
-		id, err := strconv.ParseUint(m.ID, 16, 64)
-		if err != nil {
-			return fmt.Errorf("member %s: id %q: %w", m.Name, m.ID, err)
-		}
-		cr.urls[id] = m.ClientURL
-	}
+	defer release(&err)
 	for i := len(c.Steps) - 1; i >= 0; i-- {
 		s := &c.Steps[i]
 		r, ok := byKey[c.Name+"/"+s.ID]

@@ -16,6 +16,7 @@ import (
 	"github.com/etcdaudit/etcdaudit/remediate/backup"
 	"github.com/etcdaudit/etcdaudit/remediate/hooks"
 	"github.com/etcdaudit/etcdaudit/remediate/journal"
+	"github.com/etcdaudit/etcdaudit/remediate/lock"
 	"github.com/etcdaudit/etcdaudit/results"
 )
 
@@ -44,42 +45,62 @@ type clusterRun struct {
 	short bool
 }
 
-func (e *Engine) runCluster(ctx context.Context, j *journal.Journal, run journal.Run, p *Plan, c *ClusterPlan) (err error) {
+// openCluster takes the cluster's lock and connects to its members: what an
+// apply and a rollback both need before touching anything. release gives
+// both back; a lock that cannot be released is joined to *err, since the
+// next run of that cluster would wait for its lease.
+func (e *Engine) openCluster(ctx context.Context, j *journal.Journal, run journal.Run, c *ClusterPlan) (cr *clusterRun, lk *lock.Lock, release func(err *error), err error) {
 	ic, err := e.inventoryCluster(c.Name)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	lk, err := e.acquire(ctx, c.Name, run.ID)
+	lk, err = e.acquire(ctx, c.Name, run.ID)
 	if err != nil {
-		return fmt.Errorf("cluster %s: %w", c.Name, err)
+		return nil, nil, nil, fmt.Errorf("cluster %s: %w", c.Name, err)
 	}
-	defer func() {
+	var pr *probe
+	release = func(err *error) {
+		if pr != nil {
+			pr.close()
+		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		if rerr := lk.Release(rctx); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("release lock of %s: %w", c.Name, rerr))
+			*err = errors.Join(*err, fmt.Errorf("release lock of %s: %w", c.Name, rerr))
 		}
-	}()
+	}
+	fail := func(e error) (*clusterRun, *lock.Lock, func(*error), error) {
+		release(&e)
+		return nil, nil, nil, e
+	}
 	conn, err := inventory.Connect(ic)
 	if err != nil {
-		return err
+		return fail(err)
 	}
-	pr, err := newProbe(ic, conn)
-	if err != nil {
-		return err
+	if pr, err = newProbe(ic, conn); err != nil {
+		return fail(err)
 	}
-	defer pr.close()
-	cr := &clusterRun{e: e, j: j, run: run, c: c, ic: ic, hooks: e.Hooks[c.Name], pr: pr, urls: map[uint64]string{}, short: p.Target != p.BaselineTarget}
+	cr = &clusterRun{e: e, j: j, run: run, c: c, ic: ic, hooks: e.Hooks[c.Name], pr: pr, urls: map[uint64]string{}}
 	if cr.hooks == nil {
 		cr.hooks = hooks.NewRunner(ic.Hooks, hooks.Options{Timeouts: ic.HookTimeouts})
 	}
 	for _, m := range c.Facts.Members {
 		id, err := strconv.ParseUint(m.ID, 16, 64)
 		if err != nil {
-			return fmt.Errorf("cluster %s: member %s: id %q: %w", c.Name, m.Name, m.ID, err)
+			return fail(fmt.Errorf("cluster %s: member %s: id %q: %w", c.Name, m.Name, m.ID, err))
 		}
 		cr.urls[id] = m.ClientURL
 	}
+	return cr, lk, release, nil
+}
+
+func (e *Engine) runCluster(ctx context.Context, j *journal.Journal, run journal.Run, p *Plan, c *ClusterPlan) (err error) {
+	cr, lk, release, err := e.openCluster(ctx, j, run, c)
+	if err != nil {
+		return err
+	}
+	defer release(&err)
+	cr.short = p.Target != p.BaselineTarget
 	recs, err := j.Steps(run.ID)
 	if err != nil {
 		return err
