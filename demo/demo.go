@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/etcdaudit/etcdaudit/internal/pki"
@@ -25,10 +26,25 @@ type Fleet struct {
 	Clusters []string
 	running  []*runningCluster
 	stories  []story // stories[i] built running[i]
+	opts     Options
+	hooks    *hookServer
+}
+
+// Options change how the demo fleet is built.
+type Options struct {
+	// HookCommand is the argv prefix of `etcdaudit demo hook --dir DIR`
+	// (the running etcdaudit binary): with it, the inventory gives the
+	// legacy cluster writer hooks that drive the demo's stand-in for its
+	// API servers, so its v2 data can be migrated for real. Without it the
+	// fleet can be planned but not applied.
+	HookCommand []string
 }
 
 // Close stops every demo server. The directory is left for the caller.
 func (f *Fleet) Close() {
+	if f.hooks != nil {
+		f.hooks.close()
+	}
 	for _, c := range f.running {
 		c.close()
 	}
@@ -36,7 +52,12 @@ func (f *Fleet) Close() {
 
 // Start builds the demo fleet under dir (created if missing) and seeds each
 // cluster with its part of the story.
-func Start(ctx context.Context, dir string) (_ *Fleet, err error) {
+func Start(ctx context.Context, dir string) (*Fleet, error) {
+	return StartWith(ctx, dir, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(ctx context.Context, dir string, opts Options) (_ *Fleet, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
@@ -44,7 +65,7 @@ func Start(ctx context.Context, dir string) (_ *Fleet, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	f := &Fleet{Dir: dir, Inventory: filepath.Join(dir, "fleet.yaml")}
+	f := &Fleet{Dir: dir, Inventory: filepath.Join(dir, "fleet.yaml"), opts: opts}
 	defer func() {
 		if err != nil {
 			f.Close()
@@ -60,6 +81,11 @@ func Start(ctx context.Context, dir string) (_ *Fleet, err error) {
 		f.Clusters = append(f.Clusters, st.spec.name)
 		if err := seedCluster(ctx, st, rc); err != nil {
 			return nil, fmt.Errorf("demo: seed %s: %w", st.spec.name, err)
+		}
+	}
+	if len(opts.HookCommand) > 0 {
+		if err := f.serveHooks(); err != nil {
+			return nil, err
 		}
 	}
 	if err := os.WriteFile(f.Inventory, []byte(f.inventoryYAML(certs)), 0o600); err != nil {
@@ -87,7 +113,25 @@ func (f *Fleet) inventoryYAML(certs *pki.Files) string {
 		fmt.Fprintf(&b, "    # %s\n", st.story)
 		fmt.Fprintf(&b, "    endpoints: [%s]\n", rc.clients[0])
 		fmt.Fprintf(&b, "    labels: {region: %s, tier: %s}\n", st.region, st.tier)
-		fmt.Fprintf(&b, "    kubernetes_backend: %s\n", st.declared)
+		if st.declared != "" {
+			fmt.Fprintf(&b, "    kubernetes_backend: %s\n", st.declared)
+		}
+		if st.hooks && len(f.opts.HookCommand) > 0 {
+			b.WriteString("    # Writer hooks: the running demo stands in for this cluster's API servers (etcdaudit demo hook --help).\n")
+			b.WriteString("    hooks:\n")
+			for _, h := range [][]string{
+				{"stop_writers", "stop_writers", "{{.Cluster}}"},
+				{"start_writers", "start_writers", "{{.Cluster}}"},
+				{"set_backend", "set_backend", "{{.Cluster}}", "{{.Backend}}"},
+				{"verify", "verify", "{{.Cluster}}"},
+			} {
+				var args []string
+				for _, a := range append(append([]string{}, f.opts.HookCommand...), h[1:]...) {
+					args = append(args, strconv.Quote(a))
+				}
+				fmt.Fprintf(&b, "      %s: [%s]\n", h[0], strings.Join(args, ", "))
+			}
+		}
 		if rc.spec.tls != nil {
 			fmt.Fprintf(&b, "    tls:\n      ca: %s\n      cert: %s\n      key: %s\n",
 				rel(certs.CA), rel(certs.ClientCert), rel(certs.ClientKey))

@@ -18,8 +18,13 @@ type story struct {
 	spec         clusterSpec
 	story        string
 	region, tier string
-	declared     string // Kubernetes backend the operator believes in
-	seed         func(context.Context, target) error
+	declared     string // Kubernetes backend the operator believes in ("": not declared)
+	// hooks: the inventory gets the writer hooks (stop_writers,
+	// start_writers, set_backend, verify) driving the demo's stand-in for
+	// the cluster's API servers, which run on backend.
+	hooks   bool
+	backend string
+	seed    func(context.Context, target) error
 }
 
 // target is what a story seeds through: a v3 client of the whole cluster,
@@ -39,11 +44,15 @@ func stories(certs *pki.Files) []story {
 	registry := seed.Registry{Namespaces: 3, PodsPerNamespace: 6, ServicesPerNamespace: 2, EventsPerNamespace: 8}
 	return []story{
 		{
-			spec:     clusterSpec{name: "legacy", members: 1, v2: true},
-			story:    "Kubernetes still on the etcd2 backend: its whole /registry lives in the v2 store",
-			region:   "eu-west",
-			tier:     "small",
-			declared: "etcd2",
+			spec:   clusterSpec{name: "legacy", members: 1, v2: true},
+			story:  "Kubernetes still on the etcd2 backend: its whole /registry lives in the v2 store",
+			region: "eu-west",
+			tier:   "small",
+			// Not declared: after the remediation walk-through switches it
+			// to etcd3, a declared etcd2 would fail ETCD-K8S-003 in the
+			// re-scan (a regression that halts the run).
+			hooks:   true,
+			backend: "etcd2",
 			seed: func(ctx context.Context, t target) error {
 				r := registry
 				r.EventTTL = eventTTL

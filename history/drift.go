@@ -89,6 +89,8 @@ type ControlChange struct {
 	From       results.Status `json:"from,omitempty"` // empty: no result in the older scan
 	To         results.Status `json:"to,omitempty"`   // empty: no result in the newer scan
 	Messages   []string       `json:"messages,omitempty"`
+	// Remediation names the runs that explain the change (AttachRemediation).
+	Remediation []RemediationRef `json:"remediation,omitempty"`
 }
 
 // Drift is what changed between two scans.
@@ -103,6 +105,12 @@ type Drift struct {
 	Facts    []FactChange    `json:"facts"`
 	// Notes say what could not be compared (a scan recorded without facts).
 	Notes []string `json:"notes,omitempty"`
+	// Remediation lists the remediation runs that ended between the two
+	// scans, each with how many changes it explains (AttachRemediation).
+	Remediation []RemediationSeen `json:"remediation,omitempty"`
+	// actionOf is each control's remediation action (custom.remediation),
+	// for AttachRemediation.
+	actionOf map[string]string
 }
 
 // Diff computes the drift from one scan to a newer one. It is a pure
@@ -120,6 +128,14 @@ func Diff(from, to *results.Report, opts DriftOptions) (*Drift, error) {
 		Counts:   map[string]int{},
 		Controls: diffControls(from, to),
 		Facts:    []FactChange{},
+		actionOf: map[string]string{},
+	}
+	for _, rep := range []*results.Report{from, to} {
+		for _, c := range rep.Controls {
+			if c.Remediation != "" && c.Remediation != "none" {
+				d.actionOf[c.ID] = c.Remediation
+			}
+		}
 	}
 	if from.Facts == nil || to.Facts == nil {
 		for _, r := range []*results.Report{from, to} {

@@ -59,6 +59,8 @@ type FactChange struct {
 	To      string   `json:"to,omitempty"`
 	Worse   bool     `json:"worse"`
 	Message string   `json:"message"`
+	// Remediation names the runs that explain the change (AttachRemediation).
+	Remediation []RemediationRef `json:"remediation,omitempty"`
 }
 
 // scanTimes holds when each side's facts were collected: certificate

@@ -9,9 +9,9 @@ import (
 )
 
 // DriftFormats are the formats RenderDrift accepts.
-var DriftFormats = []string{"cli", "json", "markdown"}
+var DriftFormats = []string{"cli", "json", "markdown", "html"}
 
-// RenderDrift writes d as cli, json or markdown; an unknown format is an
+// RenderDrift writes d as cli, json, markdown or html; an unknown format is an
 // error. d is not modified.
 func RenderDrift(w io.Writer, format string, d *Drift) error {
 	switch format {
@@ -23,6 +23,8 @@ func RenderDrift(w io.Writer, format string, d *Drift) error {
 		return enc.Encode(d)
 	case "markdown", "md":
 		return renderDriftMarkdown(w, d)
+	case "html":
+		return renderDriftHTML(w, d)
 	default:
 		return fmt.Errorf("drift output %q: want one of %s", format, strings.Join(DriftFormats, ", "))
 	}
@@ -99,6 +101,11 @@ func renderDriftCLI(w io.Writer, d *Drift) error {
 					ids[i] = x.Control
 				}
 				ew.printf("      %s\n", oneLine(strings.Join(ids, ", ")))
+				var refs []RemediationRef
+				for _, x := range g {
+					refs = appendRefs(refs, x.Remediation)
+				}
+				renderRefsCLI(ew, refs)
 				continue
 			}
 			for _, c := range g {
@@ -114,8 +121,10 @@ func renderDriftCLI(w io.Writer, d *Drift) error {
 				mark = "!"
 			}
 			ew.printf("  %s %-24s %-28s %s\n", mark, f.Kind, subject(f.Cluster, f.Member), oneLine(f.Message))
+			renderRefsCLI(ew, f.Remediation)
 		}
 	}
+	renderRunsCLI(ew, d.Remediation)
 	return ew.err
 }
 
@@ -131,6 +140,7 @@ func renderChangeCLI(ew *errWriter, t Transition, c ControlChange) {
 	for _, m := range c.Messages {
 		ew.printf("      %s\n", oneLine(m))
 	}
+	renderRefsCLI(ew, c.Remediation)
 }
 
 // sameCause groups consecutive-or-not changes of one subject that went to
@@ -158,28 +168,37 @@ func renderDriftMarkdown(w io.Writer, d *Drift) error {
 	for _, n := range d.Notes {
 		ew.printf("> %s\n\n", mdEscape(n))
 	}
+	// The remediation column appears only when runs ended between the scans.
+	refHead, refRule := "", ""
+	refCell := func([]RemediationRef) string { return "" }
+	if len(d.Remediation) > 0 {
+		refHead, refRule = " remediation |", "---|"
+		refCell = func(r []RemediationRef) string { return " " + mdRefs(r) + " |" }
+	}
 	for _, t := range Transitions {
 		rows := d.withTransition(t)
 		if len(rows) == 0 {
 			continue
 		}
-		ew.printf("## %s (%d)\n\n| control | subject | from → to | title | messages |\n|---|---|---|---|---|\n", transitionTitle[t], len(rows))
+		ew.printf("## %s (%d)\n\n| control | subject | from → to | title | messages |%s\n|---|---|---|---|---|%s\n", transitionTitle[t], len(rows), refHead, refRule)
 		for _, c := range rows {
-			ew.printf("| %s | %s | %s → %s | %s | %s |\n", mdEscape(c.Control), mdEscape(subject(c.Cluster, c.Member)),
-				orDash(string(c.From)), orDash(string(c.To)), mdEscape(c.Title), mdEscape(strings.Join(c.Messages, "; ")))
+			ew.printf("| %s | %s | %s → %s | %s | %s |%s\n", mdEscape(c.Control), mdEscape(subject(c.Cluster, c.Member)),
+				orDash(string(c.From)), orDash(string(c.To)), mdEscape(c.Title), mdEscape(strings.Join(c.Messages, "; ")), refCell(c.Remediation))
 		}
 		ew.printf("\n")
 	}
 	if len(d.Facts) > 0 {
-		ew.printf("## Fact changes (%d)\n\n| | kind | subject | change |\n|---|---|---|---|\n", len(d.Facts))
+		ew.printf("## Fact changes (%d)\n\n| | kind | subject | change |%s\n|---|---|---|---|%s\n", len(d.Facts), refHead, refRule)
 		for _, f := range d.Facts {
 			mark := ""
 			if f.Worse {
 				mark = "⚠"
 			}
-			ew.printf("| %s | %s | %s | %s |\n", mark, f.Kind, mdEscape(subject(f.Cluster, f.Member)), mdEscape(f.Message))
+			ew.printf("| %s | %s | %s | %s |%s\n", mark, f.Kind, mdEscape(subject(f.Cluster, f.Member)), mdEscape(f.Message), refCell(f.Remediation))
 		}
+		ew.printf("\n")
 	}
+	renderRunsMarkdown(ew, d.Remediation)
 	return ew.err
 }
 

@@ -232,8 +232,8 @@ func (pl *planner) plan(motives []failing) ClusterPlan {
 		if byAction[f.action] == nil || f.action == ActionUpgrade || f.action == ActionAttachEventLeases {
 			continue
 		}
-		// The v2 data actions are planned only as part of an upgrade hop
-		// that needs them (DataPlanner); on their own they wait for their engine.
+		// The v2 data actions are planned as part of an upgrade hop that
+		// needs them, or on their own (dataOnly) when no hop is planned.
 		pl.cp.NotPlanned = append(pl.cp.NotPlanned, NotPlanned{f.control, f.action, "this build has no engine for " + f.action})
 	}
 	if ctl := byAction[ActionAttachEventLeases]; len(ctl) > 0 {
@@ -251,6 +251,11 @@ func (pl *planner) plan(motives []failing) ClusterPlan {
 			pl.cp.Steps = []Step{}
 			return pl.cp
 		}
+	}
+	if err := pl.dataOnly(); err != nil {
+		pl.cp.Refused = err.Error()
+		pl.cp.Steps = []Step{}
+		return pl.cp
 	}
 	if len(pl.cp.Steps) == 0 {
 		return pl.cp
@@ -364,4 +369,43 @@ func safeName(s string) string {
 		return "_"
 	}
 	return s
+}
+
+// dataOnly plans the v2 data actions on their own when their controls fail
+// and no upgrade hop planned them: every member on 3.0–3.5 (the v2 API is
+// still served), the v2 store counted on each and holding custom data. The
+// cluster stays on its version; the forced snapshot and the --enable-v2
+// change belong to the 3.6 hop, whenever it is planned.
+func (pl *planner) dataOnly() error {
+	if pl.opts.Data == nil || len(pl.dataControls) == 0 {
+		return nil
+	}
+	for _, s := range pl.cp.Steps {
+		if s.Action == ActionMigrateV2 {
+			return nil
+		}
+	}
+	ms, err := pl.members()
+	if err != nil {
+		return err
+	}
+	holders := 0
+	for _, m := range ms {
+		v2 := m.facts.V2
+		if !m.v.AtLeast(3, 0) || m.v.AtLeast(3, 6) || v2 == nil || !v2.Enabled || !v2.Counted {
+			return nil // left as not planned: no v2 API to copy from, or not counted
+		}
+		if v2.Keys > 0 {
+			holders++
+		}
+	}
+	if holders == 0 {
+		return nil
+	}
+	steps, err := pl.opts.Data.PlanV2(pl.cf, "")
+	if err != nil {
+		return refusal{fmt.Sprintf("custom v2 data: %v", err)}
+	}
+	pl.addData(steps)
+	return nil
 }

@@ -47,10 +47,14 @@ type V2Planner struct {
 	Now       time.Time
 }
 
-// PlanV2 returns the data steps, in order.
+// PlanV2 returns the data steps, in order; beforeLine "" plans them on
+// their own, not before a hop.
 func (v V2Planner) PlanV2(c *collectors.ClusterFacts, beforeLine string) ([]Step, error) {
 	pl := &planner{cf: c, now: v.Now, opts: Options{BackupDir: v.BackupDir}}
 	base := "v2-data/before-" + beforeLine
+	if beforeLine == "" { // planned on its own, not before a hop
+		base = "v2-data/migrate"
+	}
 	dump := base + "/dump"
 	backup := base + "/backup"
 	steps := []Step{

@@ -65,6 +65,19 @@ type htmlPage struct {
 	Chart                                 htmlChart
 	HasFacts                              bool
 	Verbose                               bool
+	Remediation                           []htmlRun
+	RemediationSince                      string
+}
+
+// htmlRun is a remediation run in the report's Remediation section.
+type htmlRun struct {
+	ID, Status, Approver, Started, Ended, Reason string
+	Targets                                      []htmlTarget
+}
+
+type htmlTarget struct {
+	Subject, Action, Controls string
+	Steps, Acted, RolledBack  int
 }
 
 type htmlControl struct {
@@ -164,6 +177,10 @@ func (h *htmlReporter) Render(w io.Writer, r *results.Report) error {
 	}
 	if r.Inventory != "" {
 		p.Title += ": " + r.Inventory
+	}
+	p.Remediation, p.RemediationSince = htmlRuns(h.opts.Remediation), ""
+	if len(p.Remediation) > 0 && !h.opts.RemediationSince.IsZero() {
+		p.RemediationSince = h.opts.RemediationSince.UTC().Format("2006-01-02 15:04:05 UTC")
 	}
 	if !r.StartedAt.IsZero() {
 		p.Started = r.StartedAt.UTC().Format("2006-01-02 15:04:05 UTC")
@@ -325,4 +342,27 @@ func (h *htmlReporter) cluster(v *view, i int, c clusterView, now time.Time) htm
 		}
 	}
 	return hc
+}
+
+func htmlRuns(runs []results.RemediationRun) []htmlRun {
+	stamp := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	}
+	var out []htmlRun
+	for _, r := range runs {
+		hr := htmlRun{ID: r.ID, Status: r.Status, Approver: r.Approver, Started: stamp(r.Started), Ended: stamp(r.Ended), Reason: r.Reason}
+		for _, t := range r.Targets {
+			subj := t.Cluster
+			if t.Member != "" {
+				subj += "/" + t.Member
+			}
+			hr.Targets = append(hr.Targets, htmlTarget{Subject: subj, Action: t.Action, Controls: strings.Join(t.Controls, ", "),
+				Steps: t.Steps, Acted: t.Acted, RolledBack: t.RolledBack})
+		}
+		out = append(out, hr)
+	}
+	return out
 }

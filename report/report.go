@@ -55,6 +55,11 @@ type Options struct {
 	// PushTimeout bounds the whole push; 0 means 10 s.
 	PushTimeout time.Duration
 	Logger      *slog.Logger
+	// Remediation are the remediation runs on the scanned clusters since
+	// RemediationSince (the previous scan; zero: none recorded before), as
+	// the caller read them from the journal; the HTML report lists them.
+	Remediation      []results.RemediationRun
+	RemediationSince time.Time
 }
 
 func (o Options) now() time.Time {

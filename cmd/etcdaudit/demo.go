@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -40,6 +42,12 @@ finds, runs a default (standard profile) scan, prints the terminal report and wr
 report.html and report.json beside the inventory. With --keep the fleet keeps running
 until Ctrl-C so other commands can be pointed at it.
 
+The legacy cluster's inventory entry has writer hooks (stop_writers, start_writers,
+set_backend, verify) that call 'etcdaudit demo hook': the running demo stands in for its
+Kubernetes API servers, so 'remediate plan/apply/resume/rollback' can migrate its v2 data
+for real (docs/remediation.md, "Try it on the demo fleet"). Upgrades stay plan-only: the
+members run inside this process, no hook can swap their binary.
+
 The exit code is 0 when the demo ran (the failing controls are the point), 1 when it could not.`,
 		Example: `  etcdaudit demo
   etcdaudit demo --keep --dir /tmp/demo   # then, in another terminal:
@@ -59,7 +67,11 @@ The exit code is 0 when the demo ran (the failing controls are the point), 1 whe
 				return &exitError{code: results.ExitTool, err: fmt.Errorf("demo: %w", err)}
 			}
 			fmt.Fprintf(a.stdout, "Starting the demo fleet in %s ...\n", dir)
-			fleet, err := demo.Start(ctx, dir)
+			exe, err := os.Executable()
+			if err != nil {
+				return &exitError{code: results.ExitTool, err: fmt.Errorf("demo: %w", err)}
+			}
+			fleet, err := demo.StartWith(ctx, dir, demo.Options{HookCommand: []string{exe, "demo", "hook", "--dir", dir}})
 			if err != nil {
 				return &exitError{code: results.ExitTool, err: err}
 			}
@@ -93,5 +105,49 @@ The exit code is 0 when the demo ran (the failing controls are the point), 1 whe
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "directory for the fleet's data, inventory and reports (default: a new temp dir)")
 	cmd.Flags().BoolVar(&keep, "keep", false, "leave the fleet running until Ctrl-C")
+	cmd.AddCommand(newDemoHookCmd(a))
+	return cmd
+}
+
+func newDemoHookCmd(a *app) *cobra.Command {
+	var dir string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "hook COMMAND CLUSTER [ARG]",
+		Short: "Drive the running demo's stand-in for a cluster's API servers (the legacy cluster's hooks)",
+		Long: `hook talks to a demo started with --keep --dir DIR, over DIR/demo.sock. The demo runs no
+Kubernetes API servers; it keeps, per cluster with hooks, whether its API servers run and on
+which --storage-backend, and that is what the remediator's writer hooks change:
+
+  stop_writers CLUSTER          the API servers stop writing
+  start_writers CLUSTER         they start again, on their backend
+  set_backend CLUSTER etcd2|etcd3
+  verify CLUSTER                the probe: running API servers must find /registry in their
+                                backend's store, and the kubelets must be Ready
+  kubelets CLUSTER ready|notready
+                                a fault for the walk-through: kubelets NotReady once the API
+                                servers run on etcd3 (the upgrade tale's lesson), so verify fails
+  status CLUSTER                what the stand-in holds
+
+Exit codes: 0 done (verify: the probe passed), 1 refused or failed, with the reason.`,
+		Example: `  etcdaudit demo hook --dir /tmp/demo status legacy
+  etcdaudit demo hook --dir /tmp/demo kubelets legacy notready`,
+		Args: cobra.RangeArgs(2, 3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if dir == "" {
+				return &exitError{code: results.ExitTool, err: fmt.Errorf("--dir is required: the directory of a running 'etcdaudit demo --keep'")}
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			msg, err := demo.Hook(ctx, dir, args...)
+			if err != nil {
+				return &exitError{code: results.ExitTool, err: fmt.Errorf("demo hook %s: %w", args[0], err)}
+			}
+			fmt.Fprintf(a.stdout, "demo: %s\n", msg)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "the running demo's directory (its --dir)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "give up after this long")
 	return cmd
 }

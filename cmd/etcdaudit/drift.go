@@ -32,6 +32,12 @@ A scan is an id, an id prefix, "latest", "latest~N", a time or date (the newest 
 before it) or an age ("24h" = as things were a day ago). --from-file/--to-file compare
 two saved JSON reports (etcdaudit scan --report json:F --include-facts) without a history.
 
+When the state directory holds a remediation journal (remediation.db, written by
+'remediate apply'), the runs on the compared clusters that ended between the two scans
+are listed, and each change they explain names its run beside it (run id, action,
+approver): a member upgraded by run X, v2 keys gone by run Y. A run in that window that
+explains no change is listed too (every step found already done, or halted before acting).
+
 Exit codes: 0 nothing got worse, 100 something got worse (a newly failing or erroring
 control, or a fact change for the worse), 1 drift could not run.`,
 		Example: `  etcdaudit drift --state-dir /var/lib/etcdaudit            # since the previous scan
@@ -39,8 +45,8 @@ control, or a fact change for the worse), 1 drift could not run.`,
   etcdaudit drift --from 2026-11-01 --to latest -o json | jq '.facts[] | select(.worse)'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "cli" && output != "json" && output != "markdown" && output != "md" {
-				return fmt.Errorf("-o %q: use cli, json or markdown", output)
+			if output != "cli" && output != "json" && output != "markdown" && output != "md" && output != "html" {
+				return fmt.Errorf("-o %q: use cli, json, markdown or html", output)
 			}
 			var older, newer *results.Report
 			var err error
@@ -68,6 +74,13 @@ control, or a fact change for the worse), 1 drift could not run.`,
 			if err != nil {
 				return err
 			}
+			// Runs still running at the newer scan are included: what they
+			// had done by then shows in it.
+			runs, err := remediationRuns(dir, reportClusters(older, newer), d.From.StartedAt, d.To.StartedAt, a.log)
+			if err != nil {
+				d.Notes = append(d.Notes, "remediation runs not shown: "+err.Error())
+			}
+			d.AttachRemediation(runs)
 			if err := history.RenderDrift(a.stdout, output, d); err != nil {
 				return err
 			}
@@ -83,7 +96,7 @@ control, or a fact change for the worse), 1 drift could not run.`,
 	fs.StringVar(&to, "to", "latest", "newer scan")
 	fs.StringVar(&fromFile, "from-file", "", "older scan as a saved JSON report with facts")
 	fs.StringVar(&toFile, "to-file", "", "newer scan as a saved JSON report with facts")
-	fs.StringVarP(&output, "output", "o", "cli", "cli, json or markdown")
+	fs.StringVarP(&output, "output", "o", "cli", "cli, json, markdown or html (a self-contained page)")
 	addDriftFlags(fs, &o)
 	return cmd
 }

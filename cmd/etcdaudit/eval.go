@@ -117,6 +117,7 @@ func (a *app) judgeAndReport(ctx context.Context, j *judgeFlags, s *judgeSetup, 
 	}
 	opts := s.opts
 	opts.Stdout, opts.Logger = a.stdout, a.log
+	opts.Remediation, opts.RemediationSince = scanRemediation(ctx, a, j.stateDir, rep)
 	if err := report.WriteAll(ctx, s.specs, rep, opts); err != nil {
 		return &exitError{code: results.ExitTool, err: err}
 	}
