@@ -39,6 +39,11 @@ func (cr *clusterRun) undoData(ctx context.Context, s *Step, r journal.StepRecor
 		if err != nil {
 			return fmt.Errorf("%s: %w", label, err)
 		}
+		// The cleanup deleted what the copy had read: the dump taken
+		// when the writers had stopped holds exactly that.
+		if c, err := cr.copyOf(s); err == nil && c.Stopped != nil {
+			d = *c.Stopped
+		}
 		kapi, done, err := cr.kapi(ctx)
 		if err != nil {
 			return err

@@ -30,6 +30,18 @@ type dumpData struct {
 type copyData struct {
 	Report v2data.CopyReport   `json:"report"`
 	Verify v2data.VerifyReport `json:"verify"`
+	// Stopped is the dump taken once the writers had stopped, right before
+	// the copy: the v2 store as the cleanup will find it. A rollback of the
+	// cleanup re-imports it rather than the dump step's, which misses what
+	// the writers wrote between that dump and their stop.
+	Stopped *dumpData `json:"stopped_dump,omitempty"`
+}
+
+// stoppedDumpPath is where the copy step writes its dump, beside the dump
+// step's.
+func stoppedDumpPath(p string) string {
+	ext := filepath.Ext(p)
+	return strings.TrimSuffix(p, ext) + "-writers-stopped" + ext
 }
 
 // kapi is a v2 keys client over the cluster's leader, once the leader has
@@ -236,8 +248,17 @@ func (cr *clusterRun) v2Copy(ctx context.Context, s *Step, rec *journal.StepReco
 	// Resume: the conflict check of the dump step found v3 empty under the
 	// prefixes, so an identical key there is this copy's own (an earlier,
 	// interrupted attempt); a different one is still a conflict.
+	// The copy writes only v3 and the writers are stopped, so a resumed
+	// copy dumps the same v2 store again.
+	stopped := dumpData{Prefixes: d.Prefixes, Path: stoppedDumpPath(d.Path)}
+	if stopped.Info, err = v2data.DumpFile(ctx, kapi, d.Prefixes, stopped.Path); err != nil {
+		return err
+	}
+	if err := v2data.VerifyDump(stopped.Path, stopped.Info); err != nil {
+		return err
+	}
 	rep, err := v2data.Copy(ctx, kapi, cr.pr.cli, d.Prefixes, v2data.CopyOptions{Resume: true, Timeout: cr.pr.conn.CommandTimeout, Logger: cr.e.logger()})
-	data := copyData{Report: rep}
+	data := copyData{Report: rep, Stopped: &stopped}
 	rec.Data = mustJSON(data)
 	if err != nil {
 		return err

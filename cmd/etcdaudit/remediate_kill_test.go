@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	client "go.etcd.io/etcd/client/v2"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdaudit/etcdaudit/internal/etcdtest"
@@ -246,7 +249,12 @@ func TestRemediateKillMidCopyCLI(t *testing.T) {
 // the next scan passes the v2 controls.
 func TestRemediateKillMidCleanupCLI(t *testing.T) {
 	var g *holdGate
-	h, before, reg := legacyCluster(t, func() {}, func() { g.arm() })
+	var h *hoststub.Host
+	var marker string
+	// The cleanup deletes a key the copy read at the index it still has
+	// without asking v3; the marker is rewritten with its own value after
+	// the copy, so the cleanup checks it in v3 (through the relay) first.
+	h, before, reg := legacyCluster(t, func() {}, func() { rewriteV2(t, h, marker); g.arm() })
 	marker, err := markerKey(reg, 0.5)
 	if err != nil {
 		t.Fatal(err)
@@ -602,5 +610,24 @@ func TestRemediateKillMidCopyRollbackCLI(t *testing.T) {
 	after := v2Values(t, ctx, k.h.Cluster.Endpoints())
 	if !maps.Equal(after, k.before) {
 		t.Errorf("v2 changed: %d keys after, %d before", len(after), len(k.before))
+	}
+}
+
+// rewriteV2 sets a v2 key to the value it holds: the same data at a new
+// modified index.
+func rewriteV2(t *testing.T, h *hoststub.Host, key string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kapi, err := v2data.NewKeysAPI(h.Cluster.Endpoints()[:1], &http.Transport{DisableKeepAlives: true}, 0)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	r, err := kapi.Get(ctx, key, nil)
+	if err == nil {
+		_, err = kapi.Set(ctx, key, r.Node.Value, &client.SetOptions{PrevIndex: r.Node.ModifiedIndex})
+	}
+	if err != nil {
+		t.Errorf("rewrite v2 %s: %v", key, err)
 	}
 }

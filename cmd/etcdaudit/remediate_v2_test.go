@@ -208,8 +208,23 @@ func rollbackV2(t *testing.T, failAt int32, step string) {
 	var mu sync.Mutex
 	var writes []string
 	rec := func(s string) { mu.Lock(); writes = append(writes, s); mu.Unlock() }
+	// The API servers' last write lands after the v2 dump step, right
+	// before they stop: a rollback must bring it back too.
+	const lateKey, lateValue = "/registry/pods/default/late", "written-before-stop"
+	var stops atomic.Int32
 	h.SetWriter(hoststub.WriterFuncs{
-		Stop:    func(context.Context) error { rec("stop"); return nil },
+		Stop: func(ctx context.Context) error {
+			rec("stop")
+			if stops.Add(1) > 1 {
+				return nil
+			}
+			kapi, err := v2data.NewKeysAPI(h.Cluster.Endpoints()[:1], &http.Transport{DisableKeepAlives: true}, 0)
+			if err != nil {
+				return err
+			}
+			_, err = kapi.Set(ctx, lateKey, lateValue, nil)
+			return err
+		},
 		Start:   func(context.Context) error { rec("start"); return nil },
 		Backend: func(_ context.Context, b string) error { rec("backend " + b); return nil },
 	})
@@ -244,6 +259,7 @@ func rollbackV2(t *testing.T, failAt int32, step string) {
 	if m == nil {
 		t.Fatalf("apply output names no halted run:\n%s", stdout)
 	}
+	before[lateKey] = lateValue
 	if r, err := cli.Get(ctx, "/registry/", clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil || r.Count != int64(len(before)) {
 		t.Fatalf("v3 after the copy: %v %v", r, err)
 	}
