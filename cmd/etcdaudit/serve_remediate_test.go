@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -356,5 +357,125 @@ func TestServeRemediateFleet(t *testing.T) {
 	}
 	if dir := os.Getenv("ETCDAUDIT_SCREENSHOT_DIR"); dir != "" {
 		t.Logf("screenshots: see docs/serve.md")
+	}
+}
+
+// TestServeRemediateKilledMidRun: serve killed with -9 while its auto run
+// waits in the verify hook. At the next start the run is resumed from the
+// journal (not started again: one run, done), the events are leased, and a
+// second serve on the same state dir refuses to start.
+func TestServeRemediateKilledMidRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds etcdaudit and starts a real etcd")
+	}
+	etcdtest.RequireVersion(t, "3.6")
+	small := hoststub.Start(t, etcdtest.WithVersion("3.6"))
+	cli := small.Cluster.Client(t)
+	putEvents(t, cli, 40)
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	var once sync.Once
+	small.SetProbe(func(ctx context.Context, _ string) error {
+		first := false
+		once.Do(func() { first = true })
+		if first {
+			entered <- struct{}{}
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return nil
+	})
+	dir := t.TempDir()
+	fleet := remFleet(t, dir, remCluster{"small", "small", small})
+	state := filepath.Join(dir, "state")
+	bin := buildBinary(t)
+	args := serveRemediateArgs(t, dir, fleet, state, "../../examples/gate/serve-gate.rego")
+	first := startServe(t, bin, args...)
+	select {
+	case <-entered:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the auto run never reached its verify hook:\n%s", first.logs())
+	}
+	if err := first.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-first.done
+	close(release)
+
+	second := startServe(t, bin, args...)
+	a := waitPlans(t, second, 2*time.Minute, "the killed run finished", func(a plansAnswer) bool {
+		p := a.planOf("small")
+		return p != nil && p.Status != service.PlanRunning
+	})
+	p := a.planOf("small")
+	if p.Status != service.PlanDone || p.RunID != "serve-"+p.ID {
+		t.Fatalf("plan after the restart: %+v", p)
+	}
+	if !strings.Contains(second.logs(), "resuming the run serve was in when it stopped") {
+		t.Errorf("the second serve did not resume the run")
+	}
+	j, err := journal.OpenReadOnly(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := j.Runs()
+	if err != nil || len(runs) != 1 || runs[0].ID != p.RunID || runs[0].Status != journal.RunDone {
+		t.Errorf("journal runs %+v %v: want the one run, done", runs, err)
+	}
+	resp, err := cli.Get(t.Context(), "/registry/events/", clientv3.WithPrefix())
+	if err != nil || len(resp.Kvs) != 40 {
+		t.Fatalf("events after the resumed run: %v %v", resp, err)
+	}
+	for _, kv := range resp.Kvs {
+		if kv.Lease == 0 {
+			t.Errorf("%s has no lease", kv.Key)
+		}
+	}
+
+	// Two replicas on one state dir: the second refuses.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "another etcdaudit serve uses the state dir") {
+		t.Errorf("a second serve on the state dir: %v\n%s", err, out)
+	}
+}
+
+// TestServeRemediateStaleApproval: with the bundled gate a plan waits for
+// approval; the cluster then changes (its first v3 key): the approval is
+// refused (409), the plan expires, and nothing runs on the host.
+func TestServeRemediateStaleApproval(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds etcdaudit and starts a real etcd")
+	}
+	etcdtest.RequireVersion(t, "3.5")
+	medium := hoststub.Start(t, etcdtest.WithVersion("3.5"))
+	dir := t.TempDir()
+	fleet := remFleet(t, dir, remCluster{"medium", "medium", medium})
+	srv := startServe(t, buildBinary(t), serveRemediateArgs(t, dir, fleet, filepath.Join(dir, "state"), "")...)
+	a := waitPlans(t, srv, 2*time.Minute, "a waiting plan", func(a plansAnswer) bool {
+		p := a.planOf("medium")
+		return p != nil && p.Status == service.PlanWaiting
+	})
+	p := a.planOf("medium")
+	if p.Decision != "approve" || !strings.Contains(p.Reason, "a person approves") {
+		t.Errorf("bundled gate: %+v", p)
+	}
+	if _, err := medium.Cluster.Client(t).Put(t.Context(), "/registry/pods/default/new", "pod"); err != nil {
+		t.Fatal(err)
+	}
+	code, body := post(t, srv.base+"/api/plans/"+p.ID+"/approve", serveToken, `{"approver":"bob"}`)
+	if code != http.StatusConflict || !strings.Contains(body, "stale plan") || !strings.Contains(body, "v3 data none -\\u003e some") {
+		t.Fatalf("approval of a stale plan: %d %s", code, body)
+	}
+	if q := getPlans(t, srv.base).planOf("medium"); q.Status != service.PlanExpired || !strings.Contains(q.StatusReason, "approval by bob refused") {
+		t.Errorf("plan after the refused approval: %+v", q)
+	}
+	if code, body := post(t, srv.base+"/api/plans/"+p.ID+"/approve", serveToken, `{"approver":"bob"}`); code != http.StatusConflict || !strings.Contains(body, "is expired") {
+		t.Errorf("approving an expired plan: %d %s", code, body)
+	}
+	if ops := medium.Ops(); len(ops) != 0 {
+		t.Errorf("hooks ran: %v", ops)
 	}
 }
