@@ -44,6 +44,9 @@ scan in <state-dir>/history.db, and serves on --listen (loopback unless told oth
                     "Authorization: Bearer <token from --token-file>" (?wait=true waits)
   /api/scans/ID     one scan as JSON (with facts), or ?format=html|markdown|junit|prometheus
   /api/drift        drift between the last two scans, or ?from=REF&to=REF (&format=markdown)
+  /api/plans        with --remediate: plans after each scan, the gate's auto/approve/deny
+                    and reason; POST /api/plans/ID/approve|reject with the token and
+                    {"approver": NAME} (docs/serve.md, "Auto-remediation")
   /healthz /readyz  liveness and readiness: /readyz is 503 while the history file is
                     damaged or cannot be written, saying why and what to do
 
@@ -58,7 +61,8 @@ SIGTERM cancels a running scan (it is not recorded) and stops cleanly. The inven
 and the waivers are re-read before each scan; the policies are compiled once at start.`,
 		Example: `  etcdaudit serve -f fleet.yaml --state-dir /var/lib/etcdaudit --schedule "0 2 * * *" --jitter 10m
   etcdaudit serve -f fleet.yaml --state-dir ./state --schedule "@every 1h" --token-file token
-  curl -H "Authorization: Bearer $(cat token)" -X POST 'http://127.0.0.1:9477/api/scans?wait=true'`,
+  curl -H "Authorization: Bearer $(cat token)" -X POST 'http://127.0.0.1:9477/api/scans?wait=true'
+  etcdaudit serve -f fleet.yaml --state-dir ./state --token-file token --remediate --gate examples/gate/serve-gate.rego`,
 		Args: cobra.NoArgs,
 	}
 	ff := addFleetFlags(cmd)

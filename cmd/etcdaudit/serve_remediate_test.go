@@ -291,6 +291,8 @@ func TestServeRemediateFleet(t *testing.T) {
 		}
 	}
 
+	screenshot(t, srv.base, "serve-plans-waiting.png")
+
 	// Approval: the token and a name are required.
 	if code, body := post(t, srv.base+"/api/plans/"+m.ID+"/approve", "", `{"approver":"alice"}`); code != http.StatusUnauthorized {
 		t.Errorf("approve without a token: %d %s", code, body)
@@ -352,11 +354,24 @@ func TestServeRemediateFleet(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-	if t.Failed() {
+	screenshot(t, srv.base, "serve-plans-approved.png")
+}
+
+// screenshot saves the service page as PNG into $ETCDAUDIT_SCREENSHOT_DIR
+// with headless Chromium, when that is set (docs/img is made this way).
+func screenshot(t *testing.T, base, name string) {
+	t.Helper()
+	dir := os.Getenv("ETCDAUDIT_SCREENSHOT_DIR")
+	if dir == "" {
 		return
 	}
-	if dir := os.Getenv("ETCDAUDIT_SCREENSHOT_DIR"); dir != "" {
-		t.Logf("screenshots: see docs/serve.md")
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+		"--user-data-dir="+t.TempDir(), "--window-size=1100,1000", "--screenshot="+filepath.Join(dir, name), base+"/")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("chromium: %v\n%s", err, out)
 	}
 }
 
