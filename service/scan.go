@@ -72,10 +72,10 @@ func (s *Server) startScan(trigger string) error {
 // once the scan and, with remediation on, the remediation pass after it
 // are over.
 func (s *Server) launch(trigger string, done chan<- scanOutcome) error {
-	return s.launchJob(func(ctx context.Context) {
-		out := s.scanAndRemediate(ctx, trigger)
+	var out scanOutcome
+	return s.launchJobThen(func(ctx context.Context) { out = s.scanAndRemediate(ctx, trigger) }, func() {
 		if done != nil {
-			done <- out
+			done <- out // after the slot is free: a waiting client may start the next scan at once
 		}
 	})
 }
@@ -96,6 +96,11 @@ func (s *Server) scanAndRemediate(ctx context.Context, trigger string) scanOutco
 // (scans, remediation runs): ErrBusy when it is taken. After the job, an
 // approved plan waiting for the slot gets it.
 func (s *Server) launchJob(job func(ctx context.Context)) error {
+	return s.launchJobThen(job, nil)
+}
+
+// launchJobThen is launchJob with then called once the slot is free.
+func (s *Server) launchJobThen(job func(ctx context.Context), then func()) error {
 	if s.baseCtx.Err() != nil {
 		return errors.New("the service is stopping")
 	}
@@ -106,7 +111,10 @@ func (s *Server) launchJob(job func(ctx context.Context)) error {
 	go func() {
 		defer s.wg.Done()
 		job(s.baseCtx)
-		s.running.Store(false) // a waiting client may start the next scan at once
+		s.running.Store(false)
+		if then != nil {
+			then()
+		}
 		s.runApprovedLater()
 	}()
 	return nil
