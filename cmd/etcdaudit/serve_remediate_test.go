@@ -494,3 +494,49 @@ func TestServeRemediateStaleApproval(t *testing.T) {
 		t.Errorf("hooks ran: %v", ops)
 	}
 }
+
+// TestServeRemediateFailedAutoDisables: an auto run whose verify hook fails
+// halts; auto is then disabled for the cluster (API, metrics, persisted)
+// until a person clears it over the API.
+func TestServeRemediateFailedAutoDisables(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds etcdaudit and starts a real etcd")
+	}
+	etcdtest.RequireVersion(t, "3.6")
+	small := hoststub.Start(t, etcdtest.WithVersion("3.6"))
+	putEvents(t, small.Cluster.Client(t), 20)
+	small.SetProbe(func(context.Context, string) error { return fmt.Errorf("kubelets flapping") })
+	dir := t.TempDir()
+	fleet := remFleet(t, dir, remCluster{"small", "small", small})
+	state := filepath.Join(dir, "state")
+	srv := startServe(t, buildBinary(t), serveRemediateArgs(t, dir, fleet, state, "../../examples/gate/serve-gate.rego")...)
+	a := waitPlans(t, srv, 2*time.Minute, "the auto run failed", func(a plansAnswer) bool {
+		p := a.planOf("small")
+		return p != nil && p.Status == service.PlanFailed
+	})
+	if ad, ok := a.AutoDisabled["small"]; !ok || ad.RunID != a.planOf("small").RunID || !strings.Contains(ad.Reason, "kubelets flapping") {
+		t.Errorf("auto disabled: %+v", a.AutoDisabled)
+	}
+	m := getBody(t, srv.base+"/metrics")
+	for _, want := range []string{`etcdaudit_remediation_auto_disabled{cluster="small"} 1`, `etcdaudit_remediation_runs_total{action="attach-event-leases",outcome="failed"} 1`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(state, service.StateFileName)); err != nil || !strings.Contains(string(b), "kubelets flapping") {
+		t.Errorf("auto disabled not persisted: %v", err)
+	}
+	// The next scan's plan waits for a person instead of running.
+	if code, body := post(t, srv.base+"/api/scans?wait=true", serveToken, ""); code != http.StatusOK {
+		t.Fatalf("scan: %d %s", code, body)
+	}
+	if p := getPlans(t, srv.base).planOf("small"); p.Status != service.PlanWaiting || !strings.Contains(p.Reason, "auto is disabled for small") {
+		t.Errorf("plan after the failure: %+v", p)
+	}
+	if code, body := post(t, srv.base+"/api/clusters/small/auto", serveToken, `{"approver":"carol"}`); code != http.StatusOK {
+		t.Fatalf("clear auto: %d %s", code, body)
+	}
+	if a := getPlans(t, srv.base); len(a.AutoDisabled) != 0 {
+		t.Errorf("auto still disabled: %+v", a.AutoDisabled)
+	}
+}
