@@ -23,6 +23,7 @@ import (
 	"github.com/etcdaudit/etcdaudit/history/historytest"
 	"github.com/etcdaudit/etcdaudit/internal/pki"
 	"github.com/etcdaudit/etcdaudit/inventory"
+	"github.com/etcdaudit/etcdaudit/remediate"
 	"github.com/etcdaudit/etcdaudit/report"
 	"github.com/etcdaudit/etcdaudit/results"
 	"github.com/etcdaudit/etcdaudit/service"
@@ -130,7 +131,15 @@ func exposedMetrics(t *testing.T) map[string]bool {
 	scan := func(context.Context) (*results.Report, error) {
 		return historytest.Report(historytest.Spec{Clusters: 2}), nil
 	}
-	s, err := service.New(ctx, service.Config{Scan: scan, StateDir: t.TempDir()})
+	// With --remediate, a waiting plan and an auto-disabled cluster in the
+	// state dir, so every remediation series is exposed.
+	dir := t.TempDir()
+	state := `{"plans": [{"id": "p1", "cluster": "c1", "actions": ["upgrade"], "status": "waiting", "created": "2026-01-01T00:00:00Z"}],
+		"auto_disabled": {"c1": {"since": "2026-01-01T00:00:00Z", "reason": "run failed"}}}`
+	if err := os.WriteFile(filepath.Join(dir, service.StateFileName), []byte(state), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := service.New(ctx, service.Config{Scan: scan, StateDir: dir, Remediate: noPlans{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +173,14 @@ func exposedMetrics(t *testing.T) map[string]bool {
 		t.Fatalf("gathered too little: %v", out)
 	}
 	return out
+}
+
+// noPlans is a Remediator that never plans.
+type noPlans struct{}
+
+func (noPlans) Plan(context.Context, *results.Report) (*remediate.Plan, error) { return nil, nil }
+func (noPlans) Engine(context.Context) (*remediate.Engine, error) {
+	return nil, errors.New("no engine in this test")
 }
 
 // manifest is one Kubernetes object, decoded loosely.

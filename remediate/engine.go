@@ -53,6 +53,15 @@ type ApplyOptions struct {
 	AllowTiers    []string
 	MaxClusters   int
 	NoCanaryPause bool
+	// Mode is the gate's input.mode (ModeApply when empty).
+	Mode string
+	// Unattended runs only what the gate answers auto for (serve's auto
+	// runs); approve then stops the run like deny.
+	Unattended bool
+	// RunID is the id of the run Apply creates (a new one when empty): serve
+	// records it before the run starts, so after a crash it resumes that
+	// run instead of starting the plan again.
+	RunID string
 }
 
 // Errors a caller tells apart.
@@ -107,7 +116,11 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, o ApplyOptions) (Outcome, e
 		return Outcome{}, err
 	}
 	now := time.Now().UTC()
-	run := journal.Run{ID: newRunID(now), Plan: raw, Fingerprint: planFingerprint(p), Status: journal.RunRunning, Approver: o.Approver, Started: now}
+	id := o.RunID
+	if id == "" {
+		id = newRunID(now)
+	}
+	run := journal.Run{ID: id, Plan: raw, Fingerprint: planFingerprint(p), Status: journal.RunRunning, Approver: o.Approver, Started: now}
 	if err := j.CreateRun(run); err != nil {
 		return Outcome{}, err
 	}
@@ -314,6 +327,13 @@ func (e *Engine) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
+// CheckFingerprint refuses (ErrStalePlan) a cluster whose live facts differ
+// from the plan's: what Apply checks first, for a caller that must know
+// before it queues a run.
+func (e *Engine) CheckFingerprint(ctx context.Context, c *ClusterPlan) error {
+	return e.checkFingerprint(ctx, c)
+}
+
 // checkFingerprint refuses a cluster whose live facts differ from the plan's.
 func (e *Engine) checkFingerprint(ctx context.Context, c *ClusterPlan) error {
 	f, err := e.liveFacts(ctx, c.Name)
@@ -331,18 +351,36 @@ func (e *Engine) checkFingerprint(ctx context.Context, c *ClusterPlan) error {
 	return fmt.Errorf("%w: cluster %s changed since the plan was made (%s): make a new plan", ErrStalePlan, c.Name, strings.Join(diff, "; "))
 }
 
-func (e *Engine) gate(ctx context.Context, c *ClusterPlan, pending []GatePending, started int, o ApplyOptions) error {
+// ActionDecision is the gate's answer for one action of a cluster's plan.
+type ActionDecision struct {
+	Action string `json:"action"`
+	Decision
+}
+
+// Decide asks the gate about every action of a cluster's plan on its live
+// facts, as the cluster's only one in a run (serve's plans are one cluster
+// each). Actions are in name order.
+func (e *Engine) Decide(ctx context.Context, c *ClusterPlan, o ApplyOptions) ([]ActionDecision, error) {
+	return e.decide(ctx, c, nil, 0, o)
+}
+
+func (e *Engine) decide(ctx context.Context, c *ClusterPlan, pending []GatePending, started int, o ApplyOptions) ([]ActionDecision, error) {
 	f, err := e.liveFacts(ctx, c.Name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ic, _ := e.inventoryCluster(c.Name)
+	mode := o.Mode
+	if mode == "" {
+		mode = ModeApply
+	}
 	in := GateInput{
-		Cluster: GateCluster{Name: c.Name, Tier: c.Tier, Labels: ic.Labels},
-		Facts:   GateFactsFrom(&f.Clusters[0]),
-		Run:     GateRun{Pending: pending, ClustersStarted: started},
-		Options: GateOptions{AllowTiers: o.AllowTiers, MaxClusters: o.MaxClusters},
-		Mode:    "apply",
+		Cluster:  GateCluster{Name: c.Name, Tier: c.Tier, Labels: ic.Labels},
+		Facts:    GateFactsFrom(&f.Clusters[0]),
+		Run:      GateRun{Pending: pending, ClustersStarted: started},
+		Options:  GateOptions{AllowTiers: o.AllowTiers, MaxClusters: o.MaxClusters},
+		Mode:     mode,
+		Approver: o.Approver,
 	}
 	if in.Run.Pending == nil {
 		in.Run.Pending = []GatePending{}
@@ -363,16 +401,28 @@ func (e *Engine) gate(ctx context.Context, c *ClusterPlan, pending []GatePending
 		names = append(names, a)
 	}
 	sort.Strings(names)
+	out := make([]ActionDecision, 0, len(names))
 	for _, a := range names {
 		in.Action = a
 		d, err := e.Gate.Decide(ctx, in)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if !d.Allowed() {
-			return fmt.Errorf("%w: cluster %s, action %s: %s", ErrGateDenied, c.Name, a, strings.Join(d.Reasons, "; "))
+		out = append(out, ActionDecision{Action: a, Decision: d})
+	}
+	return out, nil
+}
+
+func (e *Engine) gate(ctx context.Context, c *ClusterPlan, pending []GatePending, started int, o ApplyOptions) error {
+	ds, err := e.decide(ctx, c, pending, started, o)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		if !d.Allowed() || (o.Unattended && d.Decision.Decision != DecisionAuto) {
+			return fmt.Errorf("%w: cluster %s, action %s: %s (%s)", ErrGateDenied, c.Name, d.Action, d.Decision.Decision, strings.Join(d.Reasons, "; "))
 		}
-		e.printf("gate: cluster %s, action %s: %s (%s)", c.Name, a, d.Decision, strings.Join(d.Reasons, "; "))
+		e.printf("gate: cluster %s, action %s: %s (%s)", c.Name, d.Action, d.Decision.Decision, strings.Join(d.Reasons, "; "))
 	}
 	return nil
 }

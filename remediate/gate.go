@@ -19,14 +19,23 @@ var gateFS embed.FS
 // GateQuery is what apply asks the gate policy.
 const GateQuery = "data.etcdaudit.gate.decision"
 
-// Gate decisions. apply runs on allow (and on auto or approve, which serve
-// will use to tell unattended runs from ones that wait for a person: the
-// person running apply --approve has approved already); anything else stops.
+// Gate decisions: exactly one per (cluster, action). auto: serve may run it
+// without a person; approve: it runs once a person approves it (the person
+// running apply --approve has); deny: it does not run, the reasons say why.
+// A gate answering "allow" (the first gate's word) is read as approve.
 const (
-	DecisionAllow   = "allow"
-	DecisionDeny    = "deny"
 	DecisionAuto    = "auto"
 	DecisionApprove = "approve"
+	DecisionDeny    = "deny"
+	DecisionAllow   = "allow" // read as DecisionApprove
+)
+
+// Gate modes: who asks. ModeApply is a person running apply or resume;
+// ModeServe is serve deciding after a scan, and running an auto plan or one a
+// person approved over its API (then GateInput.Approver names them).
+const (
+	ModeApply = "apply"
+	ModeServe = "serve"
 )
 
 // MaintenanceWindowLabel is the inventory label holding a cluster's window,
@@ -67,7 +76,10 @@ type GateInput struct {
 	Facts   GateFacts   `json:"facts"`
 	Run     GateRun     `json:"run"`
 	Options GateOptions `json:"options"`
-	Mode    string      `json:"mode"` // apply (serve later)
+	Mode    string      `json:"mode"` // ModeApply or ModeServe
+	// Approver is the person who approved the run ("" for serve's own
+	// decision and its auto runs).
+	Approver string `json:"approver"`
 }
 
 // GateCluster names the cluster and its labels.
@@ -126,9 +138,10 @@ type Decision struct {
 	Reasons  []string `json:"reasons"`
 }
 
-// Allowed reports whether apply may run.
+// Allowed reports whether a run a person approved may go on: auto or
+// approve.
 func (d Decision) Allowed() bool {
-	return d.Decision == DecisionAllow || d.Decision == DecisionAuto || d.Decision == DecisionApprove
+	return d.Decision == DecisionAuto || d.Decision == DecisionApprove
 }
 
 // Decide evaluates the gate. An undefined or malformed answer is an error:
@@ -150,9 +163,14 @@ func (g *Gate) Decide(ctx context.Context, in GateInput) (Decision, error) {
 		return Decision{}, fmt.Errorf("gate %s: answer for cluster %s: %w", g.source, in.Cluster.Name, err)
 	}
 	switch d.Decision {
-	case DecisionAllow, DecisionDeny, DecisionAuto, DecisionApprove:
+	case DecisionAllow:
+		d.Decision = DecisionApprove
+	case DecisionDeny, DecisionAuto, DecisionApprove:
 	default:
-		return Decision{}, fmt.Errorf("gate %s: decision %q for cluster %s: want allow, deny, auto or approve", g.source, d.Decision, in.Cluster.Name)
+		return Decision{}, fmt.Errorf("gate %s: decision %q for cluster %s: want auto, approve or deny", g.source, d.Decision, in.Cluster.Name)
+	}
+	if d.Reasons == nil {
+		d.Reasons = []string{}
 	}
 	return d, nil
 }

@@ -409,3 +409,14 @@ func (pl *planner) dataOnly() error {
 	pl.addData(steps)
 	return nil
 }
+
+// FailingClusters names the clusters of a judged report with a failing
+// control that names a remediation, sorted: what serve plans after a scan.
+func FailingClusters(rep *results.Report) []string {
+	var out []string
+	for name := range failingByCluster(rep) {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -35,6 +35,11 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/drift", s.limited(s.handleDrift))
 	mux.HandleFunc("GET /report", s.limited(s.handleReportHTML))
 	mux.HandleFunc("GET /scans/{id}", s.limited(s.handleReportHTML))
+	mux.HandleFunc("GET /api/plans", s.handleListPlans)
+	mux.HandleFunc("GET /api/plans/{id}", s.handleGetPlan)
+	mux.HandleFunc("POST /api/plans/{id}/approve", s.handleDecidePlan)
+	mux.HandleFunc("POST /api/plans/{id}/reject", s.handleDecidePlan)
+	mux.HandleFunc("POST /api/clusters/{name}/auto", s.handleEnableAuto)
 	mux.HandleFunc("GET /{$}", s.handleIndex)
 	return securityHeaders(s.hostGuard(mux))
 }
@@ -273,20 +278,7 @@ func orLatest(s string) string {
 // handleStartScan starts an on-demand scan. It needs the bearer token from
 // the token file; with ?wait=true it answers when the scan has finished.
 func (s *Server) handleStartScan(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.TokenFile == "" {
-		writeErr(w, http.StatusForbidden, "on-demand scans are disabled: start serve with --token-file")
-		return
-	}
-	want, err := readToken(r.Context(), s.cfg.TokenFile)
-	if err != nil {
-		s.log.Error("token file", "err", err)
-		writeErr(w, http.StatusInternalServerError, "token file unreadable")
-		return
-	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || !tokenEqual(strings.TrimSpace(got), want) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="etcdaudit"`)
-		writeErr(w, http.StatusUnauthorized, "a valid bearer token is required")
+	if !s.authorized(w, r, "on-demand scans") {
 		return
 	}
 	wait := r.URL.Query().Get("wait") == "true" || r.URL.Query().Get("wait") == "1"
@@ -318,6 +310,28 @@ func (s *Server) handleStartScan(w http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 		// The client left; the scan goes on and is recorded.
 	}
+}
+
+// authorized checks the bearer token of a request that changes something
+// (what names it in the refusal); on false the answer is written.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request, what string) bool {
+	if s.cfg.TokenFile == "" {
+		writeErr(w, http.StatusForbidden, "%s are disabled: start serve with --token-file", what)
+		return false
+	}
+	want, err := readToken(r.Context(), s.cfg.TokenFile)
+	if err != nil {
+		s.log.Error("token file", "err", err)
+		writeErr(w, http.StatusInternalServerError, "token file unreadable")
+		return false
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || !tokenEqual(strings.TrimSpace(got), want) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="etcdaudit"`)
+		writeErr(w, http.StatusUnauthorized, "a valid bearer token is required")
+		return false
+	}
+	return true
 }
 
 // readToken reads the bearer token from a regular file of at most

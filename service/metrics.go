@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/etcdaudit/etcdaudit/remediate"
 	"github.com/etcdaudit/etcdaudit/report"
 )
 
@@ -22,6 +23,11 @@ type metrics struct {
 	historyUsable  prometheus.Gauge
 	lookupsRefused prometheus.Counter
 	latest         *latestCollector
+
+	remRuns       *prometheus.CounterVec
+	remRunning    prometheus.Gauge
+	remPlanErrors prometheus.Counter
+	rem           *remCollector
 }
 
 func newMetrics(s *Server) *metrics {
@@ -52,11 +58,23 @@ func newMetrics(s *Server) *metrics {
 			Name: "etcdaudit_lookups_refused_total", Help: "Scan lookups answered 503 because every lookup slot stayed busy (see --max-lookups).",
 		}),
 		latest: &latestCollector{s: s},
+		remRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "etcdaudit_remediation_runs_total",
+			Help: "Remediation runs by serve --remediate, by action and outcome (success, failed, expired: the fleet moved away from the plan, denied: the gate refused at run time).",
+		}, []string{"action", "outcome"}),
+		remRunning: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "etcdaudit_remediation_running", Help: "1 while serve --remediate runs a plan.",
+		}),
+		remPlanErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "etcdaudit_remediation_plan_errors_total", Help: "Scans after which serve --remediate could not plan or gate (see the log).",
+		}),
+		rem: &remCollector{s: s},
 	}
 }
 
 func (m *metrics) register(reg *prometheus.Registry) error {
 	for _, c := range []prometheus.Collector{m.duration, m.scans, m.skipped, m.running, m.lastSuccess, m.nextScan, m.historyUsable, m.lookupsRefused, m.latest,
+		m.remRuns, m.remRunning, m.remPlanErrors, m.rem,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			return err
@@ -66,6 +84,13 @@ func (m *metrics) register(reg *prometheus.Registry) error {
 		m.scans.WithLabelValues(o) // present at zero, so rate() and alerts work from the start
 	}
 	m.historyUsable.Set(1)
+	if m.rem.s.rem != nil {
+		for _, a := range []string{remediate.ActionUpgrade, remediate.ActionMigrateV2, remediate.ActionAttachEventLeases, remediate.ActionSwitchBackend, remediate.ActionCleanupV2} {
+			for _, o := range []string{"success", PlanFailed, PlanExpired, PlanDenied} {
+				m.remRuns.WithLabelValues(a, o) // at zero, so increase() sees the first failure
+			}
+		}
+	}
 	return nil
 }
 

@@ -28,6 +28,7 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 		return cluster + "/" + member
 	},
 	"join": strings.Join,
+	"ago":  func(now, t time.Time) string { return age(now.Sub(t)) },
 }).Parse(pageSrc))
 
 // trendPoint is one scan on the compliance chart.
@@ -58,6 +59,12 @@ type pageData struct {
 	TrendW     float64
 	TrendH     float64
 	TrendScans []history.Entry
+	// Remediation (serve --remediate): plans waiting for a person first,
+	// then the recent others; clusters whose auto runs are disabled.
+	Remediate    bool
+	Waiting      []PlanRecord
+	RecentPlans  []PlanRecord
+	AutoDisabled map[string]AutoDisabled
 }
 
 const trendW, trendH = 720.0, 160.0
@@ -97,6 +104,19 @@ func (s *Server) handleIndex(w http.ResponseWriter, _ *http.Request) {
 		for _, f := range st.drift.Facts {
 			if !f.Worse {
 				d.Facts = append(d.Facts, f)
+			}
+		}
+	}
+	if s.rem != nil {
+		d.Remediate = true
+		recs, ad := s.rem.snapshot()
+		d.AutoDisabled = ad
+		for _, p := range recs {
+			switch {
+			case p.Status == PlanWaiting:
+				d.Waiting = append(d.Waiting, p)
+			case len(d.RecentPlans) < 20:
+				d.RecentPlans = append(d.RecentPlans, p)
 			}
 		}
 	}

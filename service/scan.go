@@ -68,8 +68,39 @@ func (s *Server) startScan(trigger string) error {
 	return s.launch(trigger, nil)
 }
 
-// launch runs a scan in the background; done (if set) receives its outcome.
+// launch runs a scan in the background; done (if set) receives its outcome
+// once the scan and, with remediation on, the remediation pass after it
+// are over.
 func (s *Server) launch(trigger string, done chan<- scanOutcome) error {
+	var out scanOutcome
+	return s.launchJobThen(func(ctx context.Context) { out = s.scanAndRemediate(ctx, trigger) }, func() {
+		if done != nil {
+			done <- out // after the slot is free: a waiting client may start the next scan at once
+		}
+	})
+}
+
+// scanAndRemediate scans and, with remediation on, runs the pass after a
+// recorded scan.
+func (s *Server) scanAndRemediate(ctx context.Context, trigger string) scanOutcome {
+	out := s.runScan(ctx, trigger)
+	if s.rem != nil && out.Outcome == "success" {
+		if rep := s.snap().latest; rep != nil {
+			s.remediatePass(ctx, rep)
+		}
+	}
+	return out
+}
+
+// launchJob runs job in the background in the service's one work slot
+// (scans, remediation runs): ErrBusy when it is taken. After the job, an
+// approved plan waiting for the slot gets it.
+func (s *Server) launchJob(job func(ctx context.Context)) error {
+	return s.launchJobThen(job, nil)
+}
+
+// launchJobThen is launchJob with then called once the slot is free.
+func (s *Server) launchJobThen(job func(ctx context.Context), then func()) error {
 	if s.baseCtx.Err() != nil {
 		return errors.New("the service is stopping")
 	}
@@ -79,13 +110,32 @@ func (s *Server) launch(trigger string, done chan<- scanOutcome) error {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		out := s.runScan(s.baseCtx, trigger)
-		s.running.Store(false) // before answering: a waiting client may start the next scan at once
-		if done != nil {
-			done <- out
+		job(s.baseCtx)
+		s.running.Store(false)
+		if then != nil {
+			then()
 		}
+		s.runApprovedLater()
 	}()
 	return nil
+}
+
+// runApprovedLater starts a run for an approved plan when one waits for the
+// work slot. An approval stores its plan before it tries the slot, and a
+// job checks after it frees the slot, so no approved plan is left behind.
+func (s *Server) runApprovedLater() {
+	if s.rem == nil || s.baseCtx.Err() != nil || s.rem.next(PlanApproved, false) == "" {
+		return
+	}
+	_ = s.launchJob(func(ctx context.Context) {
+		for ctx.Err() == nil {
+			id := s.rem.next(PlanApproved, true)
+			if id == "" {
+				return
+			}
+			s.runPlan(ctx, id)
+		}
+	})
 }
 
 type scanOutcome struct {

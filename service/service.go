@@ -69,6 +69,10 @@ type Config struct {
 	// Retry-After (default 5s).
 	MaxLookups int
 	LookupWait time.Duration
+	// Remediate turns on auto-remediation (serve --remediate): after each
+	// recorded scan its failing controls are planned, gated and run (auto)
+	// or offered for approval. Nil: serve never writes to the fleet.
+	Remediate Remediator
 }
 
 // Server is a running (or ready to run) service.
@@ -93,6 +97,8 @@ type Server struct {
 	lookups  chan struct{} // a slot per concurrent heavy lookup
 
 	lastErr atomic.Pointer[string]
+
+	rem *remediation // nil unless cfg.Remediate is set
 }
 
 // ErrBusy means a scan is already running.
@@ -147,6 +153,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, store: store, sched: sched, baseCtx: ctx, state: &snapshot{},
 		lookups: make(chan struct{}, cfg.MaxLookups)}
+	if cfg.Remediate != nil {
+		if s.rem, err = loadRemediation(cfg.Remediate, cfg.StateDir); err != nil {
+			return nil, fmt.Errorf("serve: %w", err)
+		}
+	}
 	s.reg = prometheus.NewRegistry()
 	s.metrics = newMetrics(s)
 	if err := s.metrics.register(s.reg); err != nil {
@@ -175,6 +186,12 @@ func (s *Server) Run(ctx context.Context) error {
 // for it (nothing half-written: an interrupted scan is not recorded), and
 // drains HTTP requests.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	unlock, err := lockStateDir(s.cfg.StateDir)
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer unlock()
 	s.baseCtx = ctx
 	if host, _, err := net.SplitHostPort(ln.Addr().String()); err == nil {
 		ip := net.ParseIP(host)
@@ -202,7 +219,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.ready = true
 	empty := s.state.latest == nil
 	s.mu.Unlock()
-	if s.cfg.ScanOnStart && empty {
+	if s.rem != nil {
+		// A run this state dir was in when serve last stopped is resumed
+		// or closed per its journal before any scan starts.
+		_ = s.launchJob(func(ctx context.Context) {
+			s.recoverRuns(ctx)
+			if s.cfg.ScanOnStart && empty {
+				s.scanAndRemediate(ctx, "startup")
+			}
+		})
+	} else if s.cfg.ScanOnStart && empty {
 		_ = s.startScan("startup")
 	}
 	s.wg.Add(1)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/etcdaudit/etcdaudit/collectors"
 	"github.com/etcdaudit/etcdaudit/history"
+	"github.com/etcdaudit/etcdaudit/inventory"
 	"github.com/etcdaudit/etcdaudit/policies"
 	"github.com/etcdaudit/etcdaudit/service"
 )
@@ -21,7 +22,8 @@ type serveOptions struct {
 	jitter, scanTimeout                                             time.Duration
 	keep, concurrency, trend, maxLookups                            int
 	allowedHosts                                                    []string
-	scanOnStart                                                     bool
+	scanOnStart, remediate                                          bool
+	gate, target                                                    string
 	policy                                                          policies.Config
 	drift                                                           history.DriftOptions
 }
@@ -42,6 +44,9 @@ scan in <state-dir>/history.db, and serves on --listen (loopback unless told oth
                     "Authorization: Bearer <token from --token-file>" (?wait=true waits)
   /api/scans/ID     one scan as JSON (with facts), or ?format=html|markdown|junit|prometheus
   /api/drift        drift between the last two scans, or ?from=REF&to=REF (&format=markdown)
+  /api/plans        with --remediate: plans after each scan, the gate's auto/approve/deny
+                    and reason; POST /api/plans/ID/approve|reject with the token and
+                    {"approver": NAME} (docs/serve.md, "Auto-remediation")
   /healthz /readyz  liveness and readiness: /readyz is 503 while the history file is
                     damaged or cannot be written, saying why and what to do
 
@@ -56,7 +61,8 @@ SIGTERM cancels a running scan (it is not recorded) and stops cleanly. The inven
 and the waivers are re-read before each scan; the policies are compiled once at start.`,
 		Example: `  etcdaudit serve -f fleet.yaml --state-dir /var/lib/etcdaudit --schedule "0 2 * * *" --jitter 10m
   etcdaudit serve -f fleet.yaml --state-dir ./state --schedule "@every 1h" --token-file token
-  curl -H "Authorization: Bearer $(cat token)" -X POST 'http://127.0.0.1:9477/api/scans?wait=true'`,
+  curl -H "Authorization: Bearer $(cat token)" -X POST 'http://127.0.0.1:9477/api/scans?wait=true'
+  etcdaudit serve -f fleet.yaml --state-dir ./state --token-file token --remediate --gate examples/gate/serve-gate.rego`,
 		Args: cobra.NoArgs,
 	}
 	ff := addFleetFlags(cmd)
@@ -84,6 +90,9 @@ and the waivers are re-read before each scan; the policies are compiled once at 
 	fs.StringSliceVar(&o.allowedHosts, "allowed-hosts", nil, "Host header names served besides loopback names (e.g. audit.example.com, *.corp.example); on loopback every other Host is refused (DNS rebinding), beyond loopback the check applies once this is set")
 	fs.IntVar(&o.maxLookups, "max-lookups", service.DefaultMaxLookups, "scan lookups (GET /api/scans/ID, /report, /scans/ID, /api/drift) served at once; more wait up to 5s, then get 503 with Retry-After")
 	addDriftFlags(fs, &o.drift)
+	fs.BoolVar(&o.remediate, "remediate", false, "after each recorded scan, plan the failing controls that name a remediation: run what the gate answers auto for, list what needs approval at /api/plans (off: serve never writes to the fleet)")
+	fs.StringVar(&o.gate, "gate", "", "gate policy file (Rego, package etcdaudit.gate) for --remediate; the bundled gate never answers auto")
+	fs.StringVar(&o.target, "target", "", "version --remediate upgrades to (default: the baseline target)")
 
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if o.stateDir == "" {
@@ -116,10 +125,25 @@ and the waivers are re-read before each scan; the policies are compiled once at 
 		if err != nil {
 			return err
 		}
-		srv, err := service.New(ctx, service.Config{Scan: scan, StateDir: o.stateDir, Listen: o.listen,
+		cfg := service.Config{Scan: scan, StateDir: o.stateDir, Listen: o.listen,
 			Schedule: o.schedule, Jitter: o.jitter, ScanOnStart: o.scanOnStart, ScanTimeout: o.scanTimeout,
 			TokenFile: o.tokenFile, Retention: ret, TrendScans: o.trend, Drift: o.drift, Logger: a.log,
-			AllowedHosts: o.allowedHosts, MaxLookups: o.maxLookups})
+			AllowedHosts: o.allowedHosts, MaxLookups: o.maxLookups}
+		if !o.remediate && (o.gate != "" || o.target != "") {
+			return fmt.Errorf("--gate and --target take effect with --remediate only")
+		}
+		if o.remediate {
+			load := func() (*inventory.Fleet, error) { return fleet, nil }
+			if fc.Inventory != "" {
+				load = func() (*inventory.Fleet, error) { return inventory.Load(fc.Inventory) }
+			}
+			rem, err := newServeRemediator(ctx, a, &o, load)
+			if err != nil {
+				return fmt.Errorf("--remediate: %w", err)
+			}
+			cfg.Remediate = rem
+		}
+		srv, err := service.New(ctx, cfg)
 		if err != nil {
 			return err
 		}

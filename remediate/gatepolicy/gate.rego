@@ -3,8 +3,11 @@
 #   The default remediation gate: before each cluster, apply asks
 #   data.etcdaudit.gate.decision whether one action may run on it. Replace it
 #   with `etcdaudit remediate apply --gate FILE` (same package, same answer
-#   shape). The answer is {"decision": "allow" | "deny" (or, for serve,
-#   "auto" | "approve"), "reasons": [...]}.
+#   shape). The answer is {"decision": "auto" | "approve" | "deny",
+#   "reasons": [...]}: auto runs without a person (serve --remediate),
+#   approve waits for one (apply --approve, or serve's approve API), deny
+#   does not run. This default never says auto: with it, serve only offers
+#   plans for approval. docs/serve.md has an example gate that does.
 package etcdaudit.gate
 
 tiers := ["small", "medium", "large"]
@@ -88,4 +91,4 @@ deny contains msg if {
 
 decision := {"decision": "deny", "reasons": sort([m | some m in deny])} if {
 	count(deny) > 0
-} else := {"decision": "allow", "reasons": [sprintf("%s: quorum healthy, every member reachable, no alarm, tier %s in order", [input.cluster.name, tier])]}
+} else := {"decision": "approve", "reasons": [sprintf("%s: quorum healthy, every member reachable, no alarm, tier %s in order; a person approves", [input.cluster.name, tier])]}

@@ -13,7 +13,7 @@ ok_input := {
 }
 
 test_healthy_small_cluster_allowed if {
-	gate.decision.decision == "allow" with input as ok_input
+	gate.decision.decision == "approve" with input as ok_input
 }
 
 test_unreachable_member_denied if {
@@ -37,7 +37,7 @@ test_large_needs_flag if {
 	large := object.union(ok_input, {"cluster": {"name": "big", "tier": "large"}})
 	d := gate.decision with input as large
 	"tier large needs --allow-tier large" in d.reasons
-	gate.decision.decision == "allow" with input as object.union(large, {"options": {"allow_tiers": ["large"]}})
+	gate.decision.decision == "approve" with input as object.union(large, {"options": {"allow_tiers": ["large"]}})
 }
 
 test_tier_order if {
@@ -48,7 +48,7 @@ test_tier_order if {
 
 test_same_tier_pending_allowed if {
 	inp := object.union(ok_input, {"run": {"pending": [{"name": "s2", "tier": "small"}], "clusters_started": 1}})
-	gate.decision.decision == "allow" with input as inp
+	gate.decision.decision == "approve" with input as inp
 }
 
 test_untiered_is_medium if {
@@ -62,18 +62,24 @@ test_maintenance_window if {
 	d := gate.decision with input as closed
 	d.decision == "deny"
 	open := object.union(ok_input, {"cluster": {"name": "c1", "tier": "small", "maintenance_window": {"spec": "Sat 02:00-06:00", "open": true}}})
-	gate.decision.decision == "allow" with input as open
+	gate.decision.decision == "approve" with input as open
 }
 
 test_max_clusters if {
 	inp := object.union(ok_input, {"options": {"max_clusters": 2}, "run": {"pending": [], "clusters_started": 2}})
 	d := gate.decision with input as inp
 	"--max-clusters 2 reached" in d.reasons
-	gate.decision.decision == "allow" with input as object.union(inp, {"run": {"pending": [], "clusters_started": 1}})
+	gate.decision.decision == "approve" with input as object.union(inp, {"run": {"pending": [], "clusters_started": 1}})
 }
 
 test_learner_not_counted_for_quorum if {
 	learner := object.union(member("l"), {"learner": true, "healthy": false})
 	d := gate.decision with input as object.union(ok_input, {"facts": {"members": [member("a"), learner]}})
 	not "quorum not healthy: 1 of 1 voting members healthy" in d.reasons
+}
+
+test_default_never_auto if {
+	every inp in [ok_input, object.union(ok_input, {"mode": "serve", "approver": ""}), object.union(ok_input, {"action": "attach-event-leases", "mode": "serve"})] {
+		gate.decision.decision != "auto" with input as inp
+	}
 }
