@@ -253,6 +253,9 @@ func (s *Server) handleDrift(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, http.StatusInternalServerError, "%v", err)
 			return
 		}
+		if s.cfg.ExplainDrift != nil {
+			s.cfg.ExplainDrift(d, from, to)
+		}
 	}
 	if format == "json" {
 		writeJSON(w, http.StatusOK, d)

@@ -55,6 +55,9 @@ func (s *Server) reload(ctx context.Context) error {
 			if next.drift, err = history.Diff(next.previous, next.latest, s.cfg.Drift); err != nil {
 				return err
 			}
+			if s.cfg.ExplainDrift != nil {
+				s.cfg.ExplainDrift(next.drift, next.previous, next.latest)
+			}
 		}
 	}
 	s.mu.Lock()

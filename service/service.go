@@ -69,6 +69,10 @@ type Config struct {
 	// Retry-After (default 5s).
 	MaxLookups int
 	LookupWait time.Duration
+	// ExplainDrift, when set, is given every drift the service computes,
+	// with the two scans: it names the remediation runs behind the changes
+	// (d.AttachRemediation), as `etcdaudit drift` does.
+	ExplainDrift func(d *history.Drift, older, newer *results.Report)
 	// Remediate turns on auto-remediation (serve --remediate): after each
 	// recorded scan its failing controls are planned, gated and run (auto)
 	// or offered for approval. Nil: serve never writes to the fleet.

@@ -74,13 +74,7 @@ control, or a fact change for the worse), 1 drift could not run.`,
 			if err != nil {
 				return err
 			}
-			// Runs still running at the newer scan are included: what they
-			// had done by then shows in it.
-			runs, err := remediationRuns(dir, reportClusters(older, newer), d.From.StartedAt, d.To.StartedAt, a.log)
-			if err != nil {
-				d.Notes = append(d.Notes, "remediation runs not shown: "+err.Error())
-			}
-			d.AttachRemediation(runs)
+			explainDrift(dir, a.log)(d, older, newer)
 			if err := history.RenderDrift(a.stdout, output, d); err != nil {
 				return err
 			}

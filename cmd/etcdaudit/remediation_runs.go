@@ -150,3 +150,17 @@ func scanRemediation(ctx context.Context, a *app, stateDir string, rep *results.
 	}
 	return runs, since
 }
+
+// explainDrift names, in a drift between two scans of stateDir's history,
+// the remediation runs behind its changes. Runs still running at the newer
+// scan are included: what they had done by then shows in it. A journal that
+// cannot be read costs the names, not the drift: it is said in its notes.
+func explainDrift(stateDir string, log *slog.Logger) func(d *history.Drift, older, newer *results.Report) {
+	return func(d *history.Drift, older, newer *results.Report) {
+		runs, err := remediationRuns(stateDir, reportClusters(older, newer), d.From.StartedAt, d.To.StartedAt, log)
+		if err != nil {
+			d.Notes = append(d.Notes, "remediation runs not shown: "+err.Error())
+		}
+		d.AttachRemediation(runs)
+	}
+}

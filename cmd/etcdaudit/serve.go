@@ -128,7 +128,7 @@ and the waivers are re-read before each scan; the policies are compiled once at 
 		cfg := service.Config{Scan: scan, StateDir: o.stateDir, Listen: o.listen,
 			Schedule: o.schedule, Jitter: o.jitter, ScanOnStart: o.scanOnStart, ScanTimeout: o.scanTimeout,
 			TokenFile: o.tokenFile, Retention: ret, TrendScans: o.trend, Drift: o.drift, Logger: a.log,
-			AllowedHosts: o.allowedHosts, MaxLookups: o.maxLookups}
+			AllowedHosts: o.allowedHosts, MaxLookups: o.maxLookups, ExplainDrift: explainDrift(o.stateDir, a.log)}
 		if !o.remediate && (o.gate != "" || o.target != "") {
 			return fmt.Errorf("--gate and --target take effect with --remediate only")
 		}

@@ -21,6 +21,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"gopkg.in/yaml.v3"
 
+	"github.com/etcdaudit/etcdaudit/history"
 	"github.com/etcdaudit/etcdaudit/internal/etcdtest"
 	"github.com/etcdaudit/etcdaudit/internal/hoststub"
 	"github.com/etcdaudit/etcdaudit/remediate/journal"
@@ -342,6 +343,21 @@ func TestServeRemediateFleet(t *testing.T) {
 	}
 	if v := large.Cluster.Members[0].Version(); !strings.HasPrefix(v, "3.5") {
 		t.Errorf("large runs %s", v)
+	}
+	// The drift since the scan before names the upgrade run beside the
+	// version changes it made, as `etcdaudit drift` does.
+	var d history.Drift
+	if err := json.Unmarshal([]byte(getBody(t, srv.base+"/api/drift?format=json")), &d); err != nil {
+		t.Fatal(err)
+	}
+	explained := 0
+	for _, r := range d.Remediation {
+		if r.ID == run.ID {
+			explained = r.Changes
+		}
+	}
+	if explained == 0 {
+		t.Errorf("the service's drift names no change of run %s: %+v", run.ID, d.Remediation)
 	}
 	metrics := getBody(t, srv.base+"/metrics")
 	for _, want := range []string{
