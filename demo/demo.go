@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/etcdaudit/etcdaudit/internal/pki"
 )
@@ -45,9 +46,11 @@ func (f *Fleet) Close() {
 	if f.hooks != nil {
 		f.hooks.close()
 	}
+	var wg sync.WaitGroup
 	for _, c := range f.running {
-		c.close()
+		wg.Go(c.close)
 	}
+	wg.Wait()
 }
 
 // Start builds the demo fleet under dir (created if missing) and seeds each

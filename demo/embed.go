@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
@@ -32,10 +33,15 @@ type runningCluster struct {
 	clients []string // client URLs, one per member
 }
 
+// close stops the members at once: each Close waits up to etcd's request
+// timeout (about 7 s) per listener for clients still connected, and a demo
+// that many CLI runs have talked to would otherwise take minutes to stop.
 func (c *runningCluster) close() {
+	var wg sync.WaitGroup
 	for _, s := range c.servers {
-		s.Close()
+		wg.Go(s.Close)
 	}
+	wg.Wait()
 }
 
 // startCluster starts spec.members embedded etcd 3.5 servers forming one

@@ -44,15 +44,13 @@ func stories(certs *pki.Files) []story {
 	registry := seed.Registry{Namespaces: 3, PodsPerNamespace: 6, ServicesPerNamespace: 2, EventsPerNamespace: 8}
 	return []story{
 		{
-			spec:   clusterSpec{name: "legacy", members: 1, v2: true},
-			story:  "Kubernetes still on the etcd2 backend: its whole /registry lives in the v2 store",
-			region: "eu-west",
-			tier:   "small",
-			// Not declared: after the remediation walk-through switches it
-			// to etcd3, a declared etcd2 would fail ETCD-K8S-003 in the
-			// re-scan (a regression that halts the run).
-			hooks:   true,
-			backend: "etcd2",
+			spec:     clusterSpec{name: "legacy", members: 1, v2: true},
+			story:    "Kubernetes still on the etcd2 backend: its whole /registry lives in the v2 store",
+			region:   "eu-west",
+			tier:     "small",
+			hooks:    true,
+			declared: "etcd2",
+			backend:  "etcd2",
 			seed: func(ctx context.Context, t target) error {
 				r := registry
 				r.EventTTL = eventTTL
