@@ -87,11 +87,15 @@ func (e *Engine) rollbackCluster(ctx context.Context, j *journal.Journal, run jo
 			}
 			continue
 		}
-		if s.Kind != KindMemberUpgrade {
-			continue
-		}
-		if err := cr.undoUpgrade(ctx, s, r, byKey, o); err != nil {
-			return err
+		switch s.Kind {
+		case KindMemberUpgrade:
+			if err := cr.undoUpgrade(ctx, s, r, byKey, o); err != nil {
+				return err
+			}
+		case KindMemberRestart:
+			if err := cr.undoRestart(ctx, s, r); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -124,9 +128,10 @@ func (cr *clusterRun) undoUpgrade(ctx context.Context, s *Step, r journal.StepRe
 		}
 	}
 	back := *s
-	back.From, back.To, back.FlagsAdd, back.FlagsDrop = s.To, s.From, nil, nil
+	back.From, back.To = s.To, s.From
+	back.FlagsAdd, back.FlagsDrop = undoFlags(s)
 	var results []hooks.Result
-	for _, h := range []string{hookStop, hookInstall, hookStart} {
+	for _, h := range stepHooks(&back) {
 		res, err := cr.hooks.Run(ctx, h, StepVars(cr.c.Name, cr.run.ID, &back))
 		results = append(results, res)
 		if err != nil {
@@ -138,6 +143,48 @@ func (cr *clusterRun) undoUpgrade(ctx context.Context, s *Step, r journal.StepRe
 	}
 	r.Hooks = append(r.Hooks, results...)
 	return cr.markRolledBack(r, "swapped back to "+s.From, label, started)
+}
+
+// undoRestart restarts a member the force-snapshot restart left with the
+// run's low --snapshot-count and without --enable-v2, with that undone:
+// the v2 data rollback that follows needs the v2 API again.
+func (cr *clusterRun) undoRestart(ctx context.Context, s *Step, r journal.StepRecord) error {
+	started := time.Now().UTC()
+	label := fmt.Sprintf("cluster %s  rollback %s flags", cr.c.Name, s.Member)
+	back := *s
+	back.FlagsAdd, back.FlagsDrop = undoFlags(s)
+	if len(back.FlagsAdd)+len(back.FlagsDrop) == 0 {
+		return cr.markRolledBack(r, "no flag to restore", label, started)
+	}
+	cr.e.printf("%s: started", label)
+	for _, h := range stepHooks(&back) {
+		res, err := cr.hooks.Run(ctx, h, StepVars(cr.c.Name, cr.run.ID, &back))
+		r.Hooks = append(r.Hooks, res)
+		if err != nil {
+			return fmt.Errorf("%s: %w", label, err)
+		}
+	}
+	if err := cr.postMember(ctx, &back, s.From); err != nil {
+		return fmt.Errorf("%s: %w", label, err)
+	}
+	return cr.markRolledBack(r, fmt.Sprintf("restarted with %v, without %v", back.FlagsAdd, back.FlagsDrop), label, started)
+}
+
+// undoFlags reverses a step's flag change: what it added is dropped (by
+// name), and --enable-v2, which it may have dropped, is turned on again.
+// The only other flag a step drops is the run's own low --snapshot-count,
+// which no rollback wants back.
+func undoFlags(s *Step) (add, drop []string) {
+	for _, f := range s.FlagsAdd {
+		name, _, _ := strings.Cut(f, "=")
+		drop = append(drop, name)
+	}
+	for _, f := range s.FlagsDrop {
+		if f == flagEnableV2 {
+			add = append(add, flagEnableV2+"=true")
+		}
+	}
+	return add, drop
 }
 
 func (cr *clusterRun) markRolledBack(r journal.StepRecord, note, label string, started time.Time) error {
