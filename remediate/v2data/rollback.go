@@ -193,7 +193,7 @@ func FindCopied(ctx context.Context, kapi client.KeysAPI, v3 *clientv3.Client, p
 			switch kvs := resps[i]; {
 			case len(kvs) == 0:
 			case string(kvs[0].Value) == n.Value:
-				written = append(written, KeyRev{Key: n.Key, ModRevision: kvs[0].ModRevision, Lease: kvs[0].Lease})
+				written = append(written, KeyRev{Key: n.Key, ModRevision: kvs[0].ModRevision, Lease: kvs[0].Lease, V2Index: n.ModifiedIndex})
 			default:
 				other.add(n.Key)
 			}
