@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,6 +15,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/etcdaudit/etcdaudit/internal/gobuild"
 	"github.com/etcdaudit/etcdaudit/inventory"
 )
 
@@ -32,15 +32,9 @@ func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(
 // binary that runs the demo, as they do for a user.
 func buildEtcdaudit(t *testing.T, dir string) string {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
 	out := filepath.Join(dir, "etcdaudit")
-	cmd := exec.Command(goBin, "build", "-o", out, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build etcdaudit: %v\n%s", err, b)
+	if err := gobuild.Build("./cmd/etcdaudit", out); err != nil {
+		t.Fatalf("build etcdaudit: %v", err)
 	}
 	return out
 }

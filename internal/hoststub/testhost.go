@@ -3,10 +3,8 @@ package hoststub
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -15,6 +13,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/etcdaudit/etcdaudit/inventory"
+
+	"github.com/etcdaudit/etcdaudit/internal/gobuild"
 )
 
 var (
@@ -36,7 +36,7 @@ func Binary(t testing.TB) string {
 }
 
 func build() (string, error) {
-	root, err := moduleRoot()
+	root, err := gobuild.ModuleRoot()
 	if err != nil {
 		return "", err
 	}
@@ -57,37 +57,13 @@ func build() (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
 	tmp := fmt.Sprintf("%s.%d", out, os.Getpid())
-	cmd := exec.Command(goBin, "build", "-o", tmp, "./internal/hoststub/cmd/testhost")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
-	if b, err := cmd.CombinedOutput(); err != nil {
+	if err := gobuild.Build("./internal/hoststub/cmd/testhost", tmp); err != nil {
 		_ = os.Remove(tmp)
-		return "", fmt.Errorf("%w: %s", err, b)
+		return "", err
 	}
 	// Rename is atomic: a concurrent test binary sees the old or the new file.
 	return out, os.Rename(tmp, out)
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // Hooks returns inventory hooks that drive this host through testhost, one

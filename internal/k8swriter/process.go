@@ -2,7 +2,6 @@ package k8swriter
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/etcdaudit/etcdaudit/internal/gobuild"
 )
 
 // Remote drives a writer process through its control socket (the path).
@@ -77,35 +78,14 @@ func Binary(t testing.TB) string {
 }
 
 func build() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 	out, err := os.MkdirTemp("", "k8swriter-bin")
 	if err != nil {
 		return "", err
 	}
 	bin := filepath.Join(out, "k8swriter")
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	cmd := exec.Command(goBin, "build", "-o", bin, "./internal/k8swriter/cmd/k8swriter")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
-	if b, err := cmd.CombinedOutput(); err != nil {
+	if err := gobuild.Build("./internal/k8swriter/cmd/k8swriter", bin); err != nil {
 		_ = os.RemoveAll(out)
-		return "", fmt.Errorf("%w: %s", err, b)
+		return "", err
 	}
 	return bin, nil
 }
