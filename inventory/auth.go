@@ -161,13 +161,20 @@ const (
 )
 
 // retryStale calls again, with backoff, while the member rejects the token:
-// for staleRetry, or until the token is loginLag old if it is newer.
+// for staleRetry, or until the token sent is loginLag old if it is newer.
+// The token is looked at on every try: another call may have renewed it
+// meanwhile, and the new one gets its full loginLag (forgetting it at the
+// end of a window measured for the old one would pay for a second login).
 func (c *Conn) retryStale(ctx context.Context, sent *string, err error, call func() error) error {
-	until := time.Now().Add(staleRetry)
-	if at, ok := c.tokens.issuedAt(*sent); ok && at.Add(loginLag).After(until) {
-		until = at.Add(loginLag)
-	}
-	for wait := 20 * time.Millisecond; staleToken(err) && time.Now().Before(until); wait = min(2*wait, 200*time.Millisecond) {
+	start := time.Now()
+	for wait := 20 * time.Millisecond; staleToken(err); wait = min(2*wait, 200*time.Millisecond) {
+		until := start.Add(staleRetry)
+		if at, ok := c.tokens.issuedAt(*sent); ok && at.Add(loginLag).After(until) {
+			until = at.Add(loginLag)
+		}
+		if !time.Now().Before(until) {
+			break
+		}
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
