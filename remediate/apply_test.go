@@ -190,6 +190,31 @@ func TestApplyUpgrade34To37(t *testing.T) {
 	for _, m := range w.h.Cluster.Members {
 		sameKeys(t, before[m.Name], dump(t, m.Client(t)))
 	}
+	// Before each member's first 3.6 start, etcdutl checked its stopped
+	// data dir and found nothing 3.6 would refuse.
+	j, err := journal.OpenReadOnly(w.eng.StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := j.Steps(out.RunID)
+	_ = j.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, r := range recs {
+		for _, h := range r.Hooks {
+			if h.Name == hookCheckV2 {
+				checked++
+				if !strings.Contains(r.Key, "/upgrade/3.5-3.6/member/") || !strings.Contains(h.Output, "No custom content found") {
+					t.Errorf("step %s: check_v2store said %q", r.Key, h.Output)
+				}
+			}
+		}
+	}
+	if checked != 3 {
+		t.Errorf("check_v2store ran %d times, want once per member of the 3.6 hop", checked)
+	}
 	rep, err := w.eng.scan(ctx, "prod")
 	if err != nil {
 		t.Fatal(err)

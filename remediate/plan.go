@@ -131,6 +131,17 @@ type Step struct {
 	Controls    []string `json:"controls,omitempty"`
 }
 
+// plans says whether the reviewed step runs the hook (an optional hook runs
+// only where the plan shows it).
+func (s *Step) plans(hook string) bool {
+	for _, h := range s.Hooks {
+		if h.Name == hook {
+			return true
+		}
+	}
+	return false
+}
+
 // HookCall is a hook as it will run: argv rendered with the step's values,
 // secrets redacted.
 type HookCall struct {

@@ -20,6 +20,7 @@ const (
 	hookInstall = "install_version"
 	hookFlags   = "set_flags"
 	hookVerify  = "verify"
+	hookCheckV2 = "check_v2store"
 )
 
 // HookSet renders a cluster's hooks for a plan. The cmd layer backs it with

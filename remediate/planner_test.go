@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +88,7 @@ func testHooks(missing ...string) HookSet {
 		hookInstall:      {"/usr/local/sbin/etcd-host", "{{.Host}}", "install-etcd", "{{.ToVersion}}"},
 		hookFlags:        {"/usr/local/sbin/etcd-host", "{{.Host}}", "etcd-flags", "--add", "{{join .FlagsAdd \",\"}}", "--drop", "{{join .FlagsDrop \",\"}}"},
 		hookVerify:       {"/usr/local/bin/check-apiservers", "{{.Cluster}}"},
+		hookCheckV2:      {"/usr/local/sbin/etcd-host", "{{.Host}}", "etcdutl", "check", "v2store", "--data-dir", "/var/lib/etcd"},
 		hookStopWriters:  {"/usr/local/sbin/apiservers", "{{.Cluster}}", "stop"},
 		hookStartWriters: {"/usr/local/sbin/apiservers", "{{.Cluster}}", "start"},
 		hookSetBackend:   {"/usr/local/sbin/apiservers", "{{.Cluster}}", "backend", "{{.Backend}}"},
@@ -333,6 +335,40 @@ func TestPlanRefusals(t *testing.T) {
 	t.Run("missing hook", func(t *testing.T) {
 		c := plan(testCluster("nohook", "small", fm{"m1", "3.6.16", true, -1}), Options{Target: "3.7.3", Hooks: func(string) HookSet { return testHooks(hookInstall) }})
 		wantRefused(t, c, "no install_version hook for cluster nohook")
+	})
+	t.Run("no check_v2store hook", func(t *testing.T) {
+		// Optional: the plan goes on without the check and says so.
+		c := plan(testCluster("nocheck", "small", fm{"m1", "3.5.35", true, 0}), Options{Target: "3.6.16", Hooks: func(string) HookSet { return testHooks(hookCheckV2) }})
+		if c.Refused != "" {
+			t.Fatalf("refused: %s", c.Refused)
+		}
+		if !slices.ContainsFunc(c.Warnings, func(w string) bool { return strings.Contains(w, "no check_v2store hook") }) {
+			t.Errorf("warnings %q: want the missing check_v2store named", c.Warnings)
+		}
+		checks := 0
+		for _, s := range c.Steps {
+			for _, h := range s.Hooks {
+				if h.Name == hookCheckV2 {
+					checks++
+				}
+			}
+		}
+		if checks != 0 {
+			t.Errorf("%d check_v2store calls in a plan whose inventory has none", checks)
+		}
+		with := plan(testCluster("check", "small", fm{"m1", "3.5.35", true, 0}), Options{Target: "3.6.16"})
+		for _, s := range with.Steps {
+			if s.Kind != KindMemberUpgrade {
+				continue
+			}
+			var names []string
+			for _, h := range s.Hooks {
+				names = append(names, h.Name)
+			}
+			if want := []string{hookStop, hookCheckV2, hookFlags, hookInstall, hookStart, hookVerify}; !slices.Equal(names, want) {
+				t.Errorf("step %s runs %q, want %q", s.ID, names, want)
+			}
+		}
 	})
 	t.Run("no hooks at all", func(t *testing.T) {
 		c := plan(testCluster("bare", "small", fm{"m1", "3.6.16", true, -1}), Options{Target: "3.7.3", Hooks: func(string) HookSet { return nil }})

@@ -250,8 +250,14 @@ func (cr *clusterRun) do(ctx context.Context, s *Step, rec *journal.StepRecord) 
 			return err
 		}
 		for _, h := range stepHooks(s) {
+			if _, opt := optionalHooks[h]; opt && !s.plans(h) {
+				continue
+			}
 			res, err := cr.hooks.Run(ctx, h, StepVars(cr.c.Name, cr.run.ID, s))
 			rec.Hooks = append(rec.Hooks, res)
+			if err != nil && h == hookCheckV2 {
+				return cr.v2CheckFailed(ctx, s, rec, fmt.Errorf("%w%s", err, etcdutlFinding(res.Output)))
+			}
 			if err != nil {
 				return err
 			}
@@ -282,6 +288,35 @@ func (cr *clusterRun) do(ctx context.Context, s *Step, rec *journal.StepRecord) 
 		return cr.pr.waitFor(ctx, cr.versionTimeout(), "cluster version "+s.To, func(ctx context.Context) error { return cr.versionReached(ctx, s.To) })
 	}
 	return fmt.Errorf("step kind %q: this build cannot run it", s.Kind)
+}
+
+// v2CheckFailed: the stopped member's data dir holds what its first 3.6
+// start would refuse or panic on. Nothing is installed yet, so the member
+// is started again on its old binary and flags, and the run halts with the
+// check's finding: the cluster stays whole on the version it had.
+func (cr *clusterRun) v2CheckFailed(ctx context.Context, s *Step, rec *journal.StepRecord, checkErr error) error {
+	res, err := cr.hooks.Run(ctx, hookStart, StepVars(cr.c.Name, cr.run.ID, s))
+	rec.Hooks = append(rec.Hooks, res)
+	if err == nil {
+		err = cr.postMember(ctx, s, s.From)
+	}
+	if err != nil {
+		return fmt.Errorf("%w; starting %s again on %s failed too: %v", checkErr, s.Member, s.From, err)
+	}
+	return fmt.Errorf("%w: %s's data dir holds custom v2 content that %s would refuse or panic on; %s was started again on %s and nothing was installed (plan again from a fresh scan: the v2 data actions, or the forced snapshot, come first)", checkErr, s.Member, s.To, s.Member, s.From)
+}
+
+// etcdutlFinding returns " (<etcdutl's verdict>)" from a check_v2store
+// hook's output ("Error: detected custom content in v2store"), "" when the
+// output has none: the halt reason says what was found, not only that the
+// hook failed.
+func etcdutlFinding(out string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if i := strings.Index(l, "detected custom"); i >= 0 {
+			return " (" + strings.TrimSpace(l[i:]) + ")"
+		}
+	}
+	return ""
 }
 
 func (cr *clusterRun) memberTimeout() time.Duration {

@@ -353,6 +353,9 @@ func stepHooks(s *Step) []string {
 	switch s.Kind {
 	case KindMemberUpgrade:
 		hs = []string{hookStop}
+		if checksV2Store(s) {
+			hs = append(hs, hookCheckV2)
+		}
 		if len(s.FlagsAdd)+len(s.FlagsDrop) > 0 {
 			hs = append(hs, hookFlags)
 		}
@@ -367,18 +370,37 @@ func stepHooks(s *Step) []string {
 	return hs
 }
 
+// checksV2Store: the step starts a member's first 3.6 binary, which refuses
+// custom v2 content in the data dir's v2 snapshot and panics on v2 entries
+// in its WAL; the check_v2store hook looks for both while the member is down.
+func checksV2Store(s *Step) bool {
+	return s.Kind == KindMemberUpgrade && etcdversion.AtLeast(s.To, 3, 6) && !etcdversion.AtLeast(s.From, 3, 6)
+}
+
+// optionalHooks run when the inventory has them; a step that would run one
+// the inventory lacks goes without it, and the plan says so.
+var optionalHooks = map[string]string{
+	hookCheckV2: "no check_v2store hook: before each member's first 3.6 start, only the forced snapshot is checked (through the members' snapshot counters), not the data dir itself; add one that runs `etcdutl check v2store --data-dir DIR` on the member's host with etcdutl 3.5.32 or later (earlier ones do not read the WAL records)",
+}
+
 // renderHooks fills every step's hook argv, refusing the plan when the
-// inventory lacks a hook a step needs. verify is optional: without it only
-// etcd's own health is checked after each step, which the plan says.
+// inventory lacks a hook a step needs. verify and check_v2store are
+// optional: without verify only etcd's own health is checked after each
+// step, which the plan says; see optionalHooks.
 func (pl *planner) renderHooks() error {
 	var missing []string
 	has := func(n string) bool { return pl.hooks != nil && pl.hooks.Has(n) }
 	for i := range pl.cp.Steps {
 		s := &pl.cp.Steps[i]
 		for _, h := range stepHooks(s) {
-			if !has(h) {
-				missing = appendUnique(missing, h)
+			if has(h) {
+				continue
 			}
+			if warn, ok := optionalHooks[h]; ok {
+				pl.cp.Warnings = appendUnique(pl.cp.Warnings, warn)
+				continue
+			}
+			missing = appendUnique(missing, h)
 		}
 	}
 	if len(missing) > 0 {
@@ -390,7 +412,12 @@ func (pl *planner) renderHooks() error {
 	}
 	for i := range pl.cp.Steps {
 		s := &pl.cp.Steps[i]
-		names := stepHooks(s)
+		var names []string
+		for _, h := range stepHooks(s) {
+			if _, opt := optionalHooks[h]; !opt || has(h) {
+				names = append(names, h)
+			}
+		}
 		if verify {
 			names = append(names, hookVerify)
 		}

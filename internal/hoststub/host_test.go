@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -293,5 +294,53 @@ func TestInventoryTLSAuth(t *testing.T) {
 	res := run(t, r, hooks.Verify, hooks.Vars{Member: "m0 " + pw})
 	if strings.Contains(res.Output, pw) || strings.Contains(strings.Join(res.Argv, " "), pw) {
 		t.Errorf("password shown: %q %q", res.Argv, res.Output)
+	}
+}
+
+// TestCheckV2Store runs etcd's offline v2 check through the check_v2store
+// hook: it finds a v2 key in a stopped 3.5 member's WAL (what 3.6 panics
+// on), passes a member that only ever held v3 data, and refuses a running
+// member (etcdutl needs a data dir not in use).
+func TestCheckV2Store(t *testing.T) {
+	hoststub.RequireRestoreTool(t, "3.5")
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+
+	dirty := hoststub.Start(t, etcdtest.WithVersion("3.5"), etcdtest.WithV2())
+	m := dirty.Cluster.Members[0]
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, m.ClientURL+"/v2/keys/registry/pods/default/a", strings.NewReader("value=x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := dirty.Cluster.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("v2 put: %s", resp.Status)
+	}
+	r := runner(t, dirty)
+	v := memberVars(m, "3.6.16")
+	if res, err := r.Run(ctx, hooks.CheckV2Store, v); err == nil || !strings.Contains(err.Error(), "running") {
+		t.Errorf("check of a running member: %v (%s)", err, res.Output)
+	}
+	run(t, r, hooks.StopMember, v)
+	res, err := r.Run(ctx, hooks.CheckV2Store, v)
+	if err == nil || !strings.Contains(res.Output, "detected custom v2 content in WAL records") {
+		t.Errorf("check of a member with a v2 key: %v\noutput: %s", err, res.Output)
+	}
+
+	clean := hoststub.Start(t, etcdtest.WithVersion("3.5"), etcdtest.WithV2())
+	m = clean.Cluster.Members[0]
+	if _, err := clean.Cluster.Client(t).Put(ctx, "/registry/pods/default/a", "x"); err != nil {
+		t.Fatal(err)
+	}
+	r = runner(t, clean)
+	v = memberVars(m, "3.6.16")
+	run(t, r, hooks.StopMember, v)
+	if res := run(t, r, hooks.CheckV2Store, v); !strings.Contains(res.Output, "No custom content found") {
+		t.Errorf("check of a v3-only member: %s", res.Output)
 	}
 }

@@ -78,6 +78,8 @@ func (h *Host) do(req wire.Request) (string, error) {
 			return "", errors.New("usage: restore <member> <snapshot>")
 		}
 		return h.restore(ctx, m, req.Args[0])
+	case "check-v2store":
+		return h.checkV2Store(ctx, m)
 	}
 	return "", fmt.Errorf("unknown operation %q", req.Op)
 }

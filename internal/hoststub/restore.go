@@ -58,6 +58,27 @@ func (h *Host) restore(ctx context.Context, m *etcdtest.Member, snapshot string)
 		out, m.Name, snapshot, filepath.Base(tool), version, old), nil
 }
 
+// checkV2Store runs etcd's offline v2 check on a stopped member's data dir,
+// as the 3.6 upgrade guide has an operator do: `etcdutl check v2store` of
+// the newest 3.5 release here (3.6's etcdutl has no such command), which
+// reads the newest v2 snapshot and the WAL records after it. Its exit status
+// is the hook's.
+func (h *Host) checkV2Store(ctx context.Context, m *etcdtest.Member) (string, error) {
+	if m.Running() {
+		return "", fmt.Errorf("check-v2store %s: the member is running; stop it first (etcdutl needs a data dir not in use)", m.Name)
+	}
+	tool, _, err := RestoreTool("3.5")
+	if err != nil {
+		return "", fmt.Errorf("check-v2store %s: %w", m.Name, err)
+	}
+	args := []string{"check", "v2store", "--data-dir=" + m.DataDir}
+	out, err := exec.CommandContext(ctx, tool, args...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("check-v2store %s: %s %s: %w", m.Name, filepath.Base(tool), strings.Join(args, " "), err)
+	}
+	return string(out), nil
+}
+
 // RestoreTool returns the binary that restores snapshots for a full etcd
 // version (3.4: etcdctl, 3.5+: etcdutl) and the environment it needs.
 func RestoreTool(full string) (string, []string, error) {

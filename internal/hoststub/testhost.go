@@ -72,6 +72,7 @@ func build() (string, error) {
 //	stop_member:     [testhost, --socket, S, stop, "{{.Member}}"]
 //	install_version: [testhost, --socket, S, install, "{{.Member}}", "{{.ToVersion}}"]
 //	set_flags:       [testhost, --socket, S, set-flags, "{{.Member}}", --add, "{{.FlagsAdd}}", --drop, "{{.FlagsDrop}}"]
+//	check_v2store:   [testhost, --socket, S, check-v2store, "{{.Member}}"]
 //	…
 func (h *Host) Hooks(t testing.TB) inventory.Hooks {
 	t.Helper()
@@ -87,6 +88,7 @@ func (h *Host) Hooks(t testing.TB) inventory.Hooks {
 		"start_writers":    hook("writers-start", "{{.Cluster}}"),
 		"set_backend":      hook("set-backend", "{{.Cluster}}", "{{.Backend}}"),
 		"verify":           hook("verify", "{{.Member}}"),
+		"check_v2store":    hook("check-v2store", "{{.Member}}"),
 	}
 }
 

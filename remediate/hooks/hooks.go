@@ -30,10 +30,14 @@ const (
 	StartWriters    = "start_writers"
 	SetBackend      = "set_backend"
 	Verify          = "verify"
+	// CheckV2Store is optional: before a member's first 3.6 start, with the
+	// member stopped, it runs etcd's offline check of the data dir (`etcdutl
+	// check v2store`); a failure restarts the member on its old version.
+	CheckV2Store = "check_v2store"
 )
 
 // Names lists the known hooks in the order the documentation gives them.
-var Names = []string{StopMember, StartMember, InstallVersion, SetFlags, RestoreSnapshot, StopWriters, StartWriters, SetBackend, Verify}
+var Names = []string{StopMember, StartMember, InstallVersion, SetFlags, RestoreSnapshot, StopWriters, StartWriters, SetBackend, Verify, CheckV2Store}
 
 // DefaultTimeout is the deadline of a hook that DefaultTimeouts does not name.
 const DefaultTimeout = 2 * time.Minute
@@ -44,6 +48,7 @@ const DefaultTimeout = 2 * time.Minute
 var DefaultTimeouts = map[string]time.Duration{
 	InstallVersion:  5 * time.Minute,
 	RestoreSnapshot: 10 * time.Minute,
+	CheckV2Store:    10 * time.Minute, // reads the member's whole WAL
 }
 
 // DefaultOutputLimit is how many bytes of a hook's output (stdout and stderr

@@ -19,4 +19,4 @@ type Response struct {
 }
 
 // Ops lists the operations testhost accepts.
-var Ops = []string{"stop", "start", "install", "set-flags", "status", "restore", "writers-stop", "writers-start", "set-backend", "verify"}
+var Ops = []string{"stop", "start", "install", "set-flags", "status", "restore", "writers-stop", "writers-start", "set-backend", "verify", "check-v2store"}

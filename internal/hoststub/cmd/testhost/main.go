@@ -3,7 +3,7 @@
 // supervisor in the test process over a unix socket, which acts on real etcd
 // member processes.
 //
-//	testhost --socket S stop|start|install|set-flags|status|restore|writers-stop|writers-start|set-backend|verify <member> [args]
+//	testhost --socket S stop|start|install|set-flags|status|restore|writers-stop|writers-start|set-backend|verify|check-v2store <member> [args]
 //
 // Exit status 0 on success, 1 when the supervisor reports an error, 2 on bad
 // usage or when the supervisor cannot be reached.
