@@ -175,6 +175,16 @@ type V2Facts struct {
 	RegistryPresent bool     `json:"registry_present"`
 	RegistryKeys    int64    `json:"registry_keys"`
 	SampleKeys      []string `json:"sample_keys,omitempty"`
+	// AuthEnabled, AuthUsers and AuthRoles are the v2 API's own auth (not
+	// v3's): users and roles stored in the v2 store (the built-in root
+	// role excluded), which 3.6 refuses as custom v2 content. AuthCounted
+	// is false when they were not read (not walked, or root access refused).
+	AuthEnabled bool  `json:"auth_enabled,omitempty"`
+	AuthCounted bool  `json:"auth_counted,omitempty"`
+	AuthUsers   int64 `json:"auth_users,omitempty"`
+	AuthRoles   int64 `json:"auth_roles,omitempty"`
+	// AuthError says why the v2 auth lists were not read.
+	AuthError string `json:"auth_error,omitempty"`
 }
 
 // V3Facts count the v3 keyspace at one revision.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -67,7 +68,47 @@ func collectV2(ctx context.Context, t *Target) error {
 }
 
 func v2Get(ctx context.Context, t *Target, key, extra string) ([]byte, int, error) {
-	return httpGet(ctx, t.Member.HTTP, v2URL(t, key, extra))
+	u := v2URL(t, key, extra)
+	resp, err := v2Do(ctx, t, u)
+	if err != nil {
+		return nil, 0, err
+	}
+	return readBody(resp, u)
+}
+
+// v2Do GETs a v2 URL. The v2 API has its own auth (`etcdctl --api=2 auth
+// enable`), separate from v3's; with it on and the guest role revoked, a
+// read answers 401. Only then is the request made again with the cluster's
+// user and password as HTTP basic auth (v2 has no tokens), so a cluster
+// without v2 auth never receives the password on its v2 port. The member's
+// URL passed discovery, which never probes a plain http URL the inventory
+// does not list when the cluster has credentials.
+func v2Do(ctx context.Context, t *Target, u string) (*http.Response, error) {
+	get := func(user, password string) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, fmt.Errorf("GET %s: %w", redactURL(u), err)
+		}
+		if user != "" {
+			req.SetBasicAuth(user, password)
+		}
+		resp, err := t.Member.HTTP.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("GET %s: %w", redactURL(u), err)
+		}
+		return resp, nil
+	}
+	resp, err := get("", "")
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || t.Member.Conn == nil {
+		return resp, err
+	}
+	user, password := t.Member.Conn.Credentials()
+	if user == "" {
+		return resp, nil
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	_ = resp.Body.Close()
+	return get(user, password)
 }
 
 func v2URL(t *Target, key, extra string) string {

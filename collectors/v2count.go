@@ -46,11 +46,7 @@ func collectV2Count(ctx context.Context, t *Target) error {
 	} else if !f.Enabled {
 		return nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v2URL(t, "/", "recursive=true&sorted=true"), nil)
-	if err != nil {
-		return fmt.Errorf("v2 recursive GET: %w", err)
-	}
-	resp, err := m.HTTP.Do(req)
+	resp, err := v2Do(ctx, t, v2URL(t, "/", "recursive=true&sorted=true"))
 	if err != nil {
 		return fmt.Errorf("v2 recursive GET: %w", err)
 	}
@@ -77,6 +73,9 @@ func collectV2Count(ctx context.Context, t *Target) error {
 	out.RegistryKeys = c.registryKeys
 	out.RegistryPresent = c.registryNodes > 0
 	out.SampleKeys = c.samples
+	if err := v2Auth(ctx, t, &out); err != nil {
+		out.AuthError = err.Error()
+	}
 	m.Facts.V2 = &out
 	return nil
 }

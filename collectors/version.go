@@ -94,6 +94,11 @@ func httpGet(ctx context.Context, c *http.Client, url string) ([]byte, int, erro
 	if err != nil {
 		return nil, 0, fmt.Errorf("GET %s: %w", redactURL(url), err)
 	}
+	return readBody(resp, url)
+}
+
+// readBody reads and closes a response body of at most maxHTTPBody bytes.
+func readBody(resp *http.Response, url string) ([]byte, int, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHTTPBody+1))
 	if err != nil {

@@ -157,6 +157,9 @@ func (pl *planner) hop(ms []*member, line string, hop Hop) error {
 		pl.forceSnapshot(base, movers, nil, fmt.Sprintf("write v3 data and a raft snapshot past it on every %s member before %s (etcd#9480)", line, hop.To))
 		drop = []string{flagSnapshotCount}
 	case to.AtLeast(3, 6) && !etcdversion.AtLeast(line, 3, 6):
+		if err := v2AuthBlocks(ms, hop.To); err != nil {
+			return err
+		}
 		if err := pl.v2Blocks(ms, hop.To, "3.6 refuses to start on custom v2 data (\"detected disallowed custom content in v2store\") and panics on v2 entries in the log; migrate-v2-to-v3 and cleanup-v2 must run first"); err != nil {
 			return err
 		}
@@ -187,6 +190,32 @@ func (pl *planner) holdsV2(ms []*member) bool {
 		}
 	}
 	return false
+}
+
+// v2AuthBlocks refuses the hop into 3.6 while a member's v2 store keeps v2
+// auth users or roles (3.6 refuses them as custom v2 content, and no data
+// action removes them: changing auth is the operator's call), or while v2
+// auth is on and they could not be read.
+func v2AuthBlocks(ms []*member, line string) error {
+	var holders, unread []string
+	for _, m := range ms {
+		v2 := m.facts.V2
+		switch {
+		case v2 == nil || !v2.Enabled || !v2.Counted:
+			// v2Blocks refuses these.
+		case v2.AuthCounted && v2.AuthUsers+v2.AuthRoles > 0:
+			holders = append(holders, fmt.Sprintf("%s (%d users, %d roles)", m.name, v2.AuthUsers, v2.AuthRoles))
+		case v2.AuthEnabled && !v2.AuthCounted:
+			unread = append(unread, m.name)
+		}
+	}
+	if len(holders) > 0 {
+		return refusal{fmt.Sprintf("v2 auth users or roles on %s block the hop to %s: 3.6 refuses them as custom v2 content; as the v2 root user run `ETCDCTL_API=2 etcdctl auth disable`, remove every v2 user and role, then plan again", strings.Join(holders, ", "), line)}
+	}
+	if len(unread) > 0 {
+		return refusal{fmt.Sprintf("v2 auth is on on %s and its users and roles could not be read (give the cluster's root user and password in the inventory): the hop to %s needs to know there are none", strings.Join(unread, ", "), line)}
+	}
+	return nil
 }
 
 // v2Blocks refuses a hop into line while a member holds custom v2 data (or

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -88,8 +89,35 @@ func (cr *clusterRun) kapi(ctx context.Context) (k client.KeysAPI, done func(), 
 	} else {
 		tr = http.DefaultTransport.(*http.Transport).Clone()
 	}
-	k, err = v2data.NewKeysAPI([]string{leader}, tr, cr.pr.conn.CommandTimeout)
+	var user, password string
+	if cr.v2AuthOn(ctx, leader) {
+		user, password = cr.pr.conn.Credentials()
+	}
+	k, err = v2data.NewKeysAPIAs([]string{leader}, tr, cr.pr.conn.CommandTimeout, user, password)
 	return k, tr.CloseIdleConnections, err
+}
+
+// v2AuthOn: the member's v2 API refuses an anonymous read (v2 auth on, the
+// guest role revoked), so the v2 client must send the cluster's user and
+// password. A cluster without v2 auth never gets the password on its v2
+// port (as the collectors do).
+func (cr *clusterRun) v2AuthOn(ctx context.Context, u string) bool {
+	if user, _ := cr.pr.conn.Credentials(); user == "" {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, cr.pr.conn.CommandTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(u, "/")+"/v2/keys/?quorum=false", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := cr.pr.http.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	_ = resp.Body.Close()
+	return resp.StatusCode == http.StatusUnauthorized
 }
 
 // leaderURL is the client URL of the member any reachable member names as

@@ -75,3 +75,27 @@ test_unparsable_version_yields_nothing if {
 	count(c.deny) == 0 with input as m("garbage", custom)
 	count(c.skip) == 0 with input as m("garbage", custom)
 }
+
+test_fail_v2_auth_users_and_roles if {
+	f := {"enabled": true, "counted": true, "keys": 0, "dirs": 0, "auth_enabled": true, "auth_counted": true, "auth_users": 1, "auth_roles": 1}
+	some msg in c.deny with input as m("3.5.35", f)
+	contains(msg, "stores 1 v2 auth users and 1 v2 auth roles (v2 auth is on)")
+	contains(msg, "etcdctl auth disable")
+	count(c.skip) == 0 with input as m("3.5.35", f)
+}
+
+test_fail_v2_auth_user_left_after_disable if {
+	some msg in c.deny with input as m("3.4.23", {"enabled": true, "counted": true, "keys": 0, "dirs": 0, "auth_counted": true, "auth_users": 1})
+	contains(msg, "(v2 auth is off)")
+}
+
+test_pass_v2_auth_empty if {
+	f := {"enabled": true, "counted": true, "keys": 0, "dirs": 0, "auth_counted": true}
+	count(c.deny) == 0 with input as m("3.5.35", f)
+	count(c.skip) == 0 with input as m("3.5.35", f)
+}
+
+test_skip_v2_auth_unread if {
+	some msg in c.skip with input as m("3.5.35", {"enabled": true, "counted": true, "keys": 0, "dirs": 0, "auth_enabled": true, "auth_error": "v2 auth is on and its users and roles need root access"})
+	contains(msg, "need root access")
+}

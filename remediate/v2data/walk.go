@@ -30,13 +30,19 @@ const DefaultTimeout = 30 * time.Second
 // 3.5 members serving --enable-v2). tr carries TLS (nil: a plain
 // http.Transport); every request is bounded by timeout (0: DefaultTimeout).
 func NewKeysAPI(endpoints []string, tr *http.Transport, timeout time.Duration) (client.KeysAPI, error) {
+	return NewKeysAPIAs(endpoints, tr, timeout, "", "")
+}
+
+// NewKeysAPIAs is NewKeysAPI for a cluster with v2 auth on: every request
+// carries user and password as HTTP basic auth (v2 has no tokens).
+func NewKeysAPIAs(endpoints []string, tr *http.Transport, timeout time.Duration, user, password string) (client.KeysAPI, error) {
 	if tr == nil {
 		tr = http.DefaultTransport.(*http.Transport).Clone()
 	}
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	c, err := client.New(client.Config{Endpoints: endpoints, Transport: tr, HeaderTimeoutPerRequest: timeout})
+	c, err := client.New(client.Config{Endpoints: endpoints, Transport: tr, HeaderTimeoutPerRequest: timeout, Username: user, Password: password})
 	if err != nil {
 		return nil, fmt.Errorf("v2 client for %v: %w", endpoints, err)
 	}
