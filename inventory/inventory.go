@@ -17,6 +17,11 @@ type Fleet struct {
 	Name     string    `json:"name" yaml:"name"`
 	Source   string    `json:"source,omitempty" yaml:"-"` // file path, or "flags"
 	Clusters []Cluster `json:"clusters" yaml:"clusters"`
+	// Lock is the coordination etcd that holds the remediator's per-cluster
+	// locks (the `lock:` section: endpoints, tls, auth), so remediators on
+	// different machines exclude each other; nil: a lock file in the state
+	// dir. It is never scanned.
+	Lock *Cluster `json:"lock,omitempty" yaml:"lock,omitempty"`
 	// Warnings are valid but risky settings (clear-text passwords, skipped
 	// certificate checks, a world-readable password file).
 	Warnings []Problem `json:"warnings,omitempty" yaml:"-"`

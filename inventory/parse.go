@@ -22,7 +22,8 @@ const MaxFileSize = yamlsafe.MaxFileSize
 
 // Field names per level; order is the documentation order.
 var (
-	topFields      = []string{"name", "defaults", "clusters"}
+	topFields      = []string{"name", "defaults", "clusters", "lock"}
+	lockFields     = []string{"endpoints", "tls", "auth", "collect"}
 	clusterFields  = []string{"name", "endpoints", "labels", "tls", "auth", "kubernetes_backend", "collect", "hooks", "hook_timeouts"}
 	defaultsFields = []string{"labels", "tls", "auth", "kubernetes_backend", "collect", "hooks", "hook_timeouts"}
 	tlsFields      = []string{"ca", "cert", "key", "server_name", "insecure_skip_verify"}
@@ -164,7 +165,7 @@ func (p *parser) parse(data []byte) *Fleet {
 	}
 	p.secrets(root, "", 0)
 	fleet := &Fleet{Source: p.file}
-	var defaultsNode, clustersNode *yaml.Node
+	var defaultsNode, clustersNode, lockNode *yaml.Node
 	p.fields(root, "", topFields, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "name":
@@ -173,6 +174,8 @@ func (p *parser) parse(data []byte) *Fleet {
 			defaultsNode = v
 		case "clusters":
 			clustersNode = v
+		case "lock":
+			lockNode = v
 		}
 	})
 	if fleet.Name == "" {
@@ -184,7 +187,30 @@ func (p *parser) parse(data []byte) *Fleet {
 		p.crossChecks(defaults, "defaults")
 	}
 	fleet.Clusters = p.clusters(clustersNode, root, defaults)
+	if lockNode != nil {
+		fleet.Lock = p.lock(lockNode)
+	}
 	return fleet
+}
+
+// lock reads the coordination etcd's connection: a cluster of its own,
+// named "lock", that inherits nothing from defaults (its TLS and auth are
+// rarely the fleet's).
+func (p *parser) lock(n *yaml.Node) *Cluster {
+	if m := deref(n); m == nil || m.Kind != yaml.MappingNode {
+		p.errf(n, "lock", "expected a mapping with endpoints (and tls, auth), got %s", kindName(deref(n)))
+		return nil
+	}
+	s := newSpec()
+	p.applySpec(s, n, "lock", lockFields)
+	s.c.Name, s.c.Line = "lock", n.Line
+	if len(s.c.Endpoints) == 0 && s.at["endpoints"].n == nil {
+		p.errf(n, "lock", "missing endpoints: list the coordination etcd's client URLs, e.g. [https://10.0.9.1:2379]")
+	}
+	p.crossChecks(s, "lock")
+	p.warnings(s, n, "lock")
+	s.c.Collect = withBuiltinDefaults(s.c.Collect)
+	return &s.c
 }
 
 func (p *parser) clusters(n, root *yaml.Node, defaults *spec) []Cluster {

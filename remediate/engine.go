@@ -38,8 +38,9 @@ type Engine struct {
 	Out           io.Writer
 	ProgressEvery time.Duration
 	Log           *slog.Logger
-	// LockEtcd is the coordination etcd for the lock (nil: a lock file),
-	// LockTTL its lease's TTL (lock.DefaultTTL when zero).
+	// LockEtcd is the coordination etcd for the lock (nil: the one of
+	// Fleet.Lock, else a lock file), LockTTL its lease's TTL
+	// (lock.DefaultTTL when zero).
 	LockEtcd *clientv3.Client
 	LockTTL  time.Duration
 	// Timeouts of the waits (0: defaults).
@@ -433,6 +434,26 @@ func holder(runID string) string {
 	return fmt.Sprintf("%s pid %d run %s", host, os.Getpid(), runID)
 }
 
-func (e *Engine) acquire(ctx context.Context, cluster, runID string) (*lock.Lock, error) {
-	return lock.Acquire(ctx, lock.Options{Cluster: cluster, Holder: holder(runID), StateDir: e.StateDir, Etcd: e.LockEtcd, TTL: e.LockTTL})
+// acquire takes the cluster's lock: in LockEtcd when set, else in the
+// coordination etcd of the inventory's lock section (dialled for this lock
+// and closed by the returned func after release), else a lock file.
+func (e *Engine) acquire(ctx context.Context, cluster, runID string) (*lock.Lock, func(), error) {
+	cli, done := e.LockEtcd, func() {}
+	if cli == nil && e.Fleet != nil && e.Fleet.Lock != nil {
+		lc := *e.Fleet.Lock
+		conn, err := inventory.Connect(lc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("lock etcd %v: %w", lc.Endpoints, err)
+		}
+		if cli, err = clientv3.New(conn.ClientConfig(lc.Endpoints)); err != nil {
+			return nil, nil, fmt.Errorf("lock etcd %v: %w", lc.Endpoints, err)
+		}
+		done = func() { _ = cli.Close() }
+	}
+	lk, err := lock.Acquire(ctx, lock.Options{Cluster: cluster, Holder: holder(runID), StateDir: e.StateDir, Etcd: cli, TTL: e.LockTTL})
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	return lk, done, nil
 }

@@ -54,7 +54,7 @@ func (e *Engine) openCluster(ctx context.Context, j *journal.Journal, run journa
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	lk, err = e.acquire(ctx, c.Name, run.ID)
+	lk, closeLock, err := e.acquire(ctx, c.Name, run.ID)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("cluster %s: %w", c.Name, err)
 	}
@@ -68,6 +68,7 @@ func (e *Engine) openCluster(ctx context.Context, j *journal.Journal, run journa
 		if rerr := lk.Release(rctx); rerr != nil {
 			*err = errors.Join(*err, fmt.Errorf("release lock of %s: %w", c.Name, rerr))
 		}
+		closeLock()
 	}
 	fail := func(e error) (*clusterRun, *lock.Lock, func(*error), error) {
 		release(&e)

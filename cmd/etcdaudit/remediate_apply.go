@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdaudit/etcdaudit/collectors"
 	"github.com/etcdaudit/etcdaudit/internal/inputfile"
@@ -43,7 +42,7 @@ func addEngineFlags(cmd *cobra.Command) *engineFlags {
 	fs.StringArrayVar(&f.policyDirs, "policy", nil, "extra controls for the re-scans (the same as for plan); repeatable")
 	fs.StringArrayVar(&f.data, "data", nil, "data files for the re-scans (the same as for plan); repeatable")
 	fs.StringVar(&f.waivers, "waivers", "", "waivers file for the re-scans")
-	fs.StringSliceVar(&f.lockEndpoints, "lock-endpoints", nil, "coordination etcd for the per-cluster lock (default: a lock file in --state-dir)")
+	fs.StringSliceVar(&f.lockEndpoints, "lock-endpoints", nil, "coordination etcd for the per-cluster lock, with the TLS and auth of the inventory's lock section (default: that section's endpoints, else a lock file in --state-dir)")
 	return f
 }
 
@@ -80,16 +79,16 @@ func (f *engineFlags) engine(ctx context.Context, a *app) (*remediate.Engine, fu
 			return policies.Judge(ctx, eng, facts, w, time.Now().UTC())
 		},
 	}
-	closeFn := func() {}
 	if len(f.lockEndpoints) > 0 {
-		cli, err := clientv3.New(clientv3.Config{Endpoints: f.lockEndpoints, DialTimeout: inventory.DefaultDialTimeout})
-		if err != nil {
-			return nil, nil, fmt.Errorf("--lock-endpoints: %w", err)
+		// The flag's endpoints, with the lock section's TLS and auth if any.
+		lc := inventory.Cluster{Name: "lock"}
+		if fleet.Lock != nil {
+			lc = *fleet.Lock
 		}
-		e.LockEtcd = cli
-		closeFn = func() { _ = cli.Close() }
+		lc.Endpoints = f.lockEndpoints
+		fleet.Lock = &lc
 	}
-	return e, closeFn, nil
+	return e, func() {}, nil
 }
 
 // gateFlags are apply's and resume's run options.

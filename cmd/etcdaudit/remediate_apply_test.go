@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -8,10 +10,12 @@ import (
 
 	"github.com/etcdaudit/etcdaudit/internal/etcdtest"
 	"github.com/etcdaudit/etcdaudit/internal/hoststub"
+	"github.com/etcdaudit/etcdaudit/remediate/lock"
 )
 
 // TestRemediateCLIEndToEnd: plan, apply --approve and status through the
-// CLI on a real 3.6 member driven by the hooks of its inventory.
+// CLI on a real 3.6 member driven by the hooks of its inventory, with the
+// lock in the coordination etcd of the inventory's lock section.
 func TestRemediateCLIEndToEnd(t *testing.T) {
 	etcdtest.RequireVersion(t, "3.6")
 	etcdtest.RequireVersion(t, "3.7")
@@ -25,6 +29,34 @@ func TestRemediateCLIEndToEnd(t *testing.T) {
 	}
 	if len(h.Ops()) != 0 {
 		t.Fatalf("plan ran hooks: %v", h.Ops())
+	}
+	// The per-cluster lock lives in the inventory's coordination etcd (TLS
+	// and auth of its own): while another remediator holds it there, apply
+	// refuses and names the holder; released, apply runs.
+	coord := etcdtest.NewCluster(t, etcdtest.WithVersion("3.5"), etcdtest.WithTLS(), etcdtest.WithAuth())
+	pw := filepath.Join(dir, "lock-password")
+	if err := os.WriteFile(pw, []byte(coord.RootPassword), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := os.ReadFile(fleet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv = fmt.Appendf(inv, "lock:\n  endpoints: [%s]\n  tls: {ca: %s, cert: %s, key: %s}\n  auth: {user: root, password_file: %s}\n",
+		coord.Endpoints()[0], coord.TLS.CA, coord.TLS.ClientCert, coord.TLS.ClientKey, pw)
+	if err := os.WriteFile(fleet, inv, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	held, err := lock.Acquire(t.Context(), lock.Options{Cluster: "cli", Holder: "the other run", Etcd: coord.Client(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runCLI(t, "remediate", "apply", "-f", fleet, "--plan", planPath, "--approve", "--state-dir", state)
+	if code != 1 || !strings.Contains(stderr, "the other run") || len(h.Ops()) != 0 {
+		t.Fatalf("apply while the coordination etcd's lock is held: exit %d, hooks %v\n%s\n%s", code, h.Ops(), stdout, stderr)
+	}
+	if err := held.Release(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 	code, stdout, stderr = runCLI(t, "remediate", "apply", "-f", fleet, "--plan", planPath, "--approve", "--state-dir", state)
 	if code != 0 {
