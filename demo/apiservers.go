@@ -180,6 +180,9 @@ func (a *apiServers) registryKeys(ctx context.Context) (int, error) {
 		if err != nil {
 			return 0, err
 		}
+		// One connection per request: a kept-alive one would stall the
+		// member's shutdown (see seedCluster).
+		req.Close = true
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return 0, err

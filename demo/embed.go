@@ -33,15 +33,28 @@ type runningCluster struct {
 	clients []string // client URLs, one per member
 }
 
-// close stops the members at once: each Close waits up to etcd's request
-// timeout (about 7 s) per listener for clients still connected, and a demo
-// that many CLI runs have talked to would otherwise take minutes to stop.
+// close stops the followers together, then the leader. Each Close waits up
+// to etcd's request timeout (about 7 s) per listener for clients still
+// connected, so members stop in parallel rather than one by one; and a
+// leader that stops hands its leadership to a connected peer, waiting up to
+// that timeout for it, which never comes when the peer is stopping too.
+// With its followers gone it has no peer to hand to and stops at once.
 func (c *runningCluster) close() {
-	var wg sync.WaitGroup
+	var leaders, followers []*embed.Etcd
 	for _, s := range c.servers {
-		wg.Go(s.Close)
+		if s.Server.Lead() == uint64(s.Server.ID()) {
+			leaders = append(leaders, s)
+		} else {
+			followers = append(followers, s)
+		}
 	}
-	wg.Wait()
+	for _, group := range [][]*embed.Etcd{followers, leaders} {
+		var wg sync.WaitGroup
+		for _, s := range group {
+			wg.Go(s.Close)
+		}
+		wg.Wait()
+	}
 }
 
 // startCluster starts spec.members embedded etcd 3.5 servers forming one

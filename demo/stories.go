@@ -94,14 +94,21 @@ func stories(certs *pki.Files) []story {
 // seedCluster runs a story's seeder against its started cluster.
 func seedCluster(ctx context.Context, st story, rc *runningCluster) error {
 	cfg := clientv3.Config{Endpoints: rc.clients, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
-	hc := &http.Client{Timeout: 10 * time.Second}
+	// A transport of its own, closed when seeding ends: an idle connection
+	// left in a shared pool (Go's default transport keeps them 90 s, and
+	// may dial one that never carries a request) stalls the member's
+	// shutdown, whose connection sniffer waits for that connection's first
+	// byte (cmux, no read deadline in embed).
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: tr}
 	if rc.spec.tls != nil {
 		tc, err := rc.spec.tls.ClientTLS(true)
 		if err != nil {
 			return err
 		}
 		cfg.TLS = tc
-		hc.Transport = &http.Transport{TLSClientConfig: tc}
+		tr.TLSClientConfig = tc
 	}
 	cli, err := clientv3.New(cfg)
 	if err != nil {
