@@ -46,32 +46,33 @@ func addEngineFlags(cmd *cobra.Command) *engineFlags {
 	return f
 }
 
-// engine builds the remediation engine; close releases what it opened.
-func (f *engineFlags) engine(ctx context.Context, a *app) (*remediate.Engine, func(), error) {
+// engine builds the remediation engine. It opens nothing: the engine dials
+// the coordination etcd of the lock per cluster run and closes it after.
+func (f *engineFlags) engine(ctx context.Context, a *app) (*remediate.Engine, error) {
 	if f.stateDir == "" {
-		return nil, nil, errors.New("--state-dir is required: the journal and the backups live there")
+		return nil, errors.New("--state-dir is required: the journal and the backups live there")
 	}
 	fleet, err := f.fleet.load()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	gate, err := remediate.NewGate(ctx, f.gate)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	eng, err := policies.New(ctx, policies.Config{PolicyDirs: f.policyDirs, DataFiles: f.data})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var w *policies.Waivers
 	if f.waivers != "" {
 		if w, err = policies.LoadWaiversContext(ctx, f.waivers); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	runners, err := hookRunners(fleet)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	e := &remediate.Engine{
 		Fleet: fleet, StateDir: f.stateDir, Gate: gate, Hooks: runners, Out: a.stdout, Log: a.log,
@@ -88,7 +89,7 @@ func (f *engineFlags) engine(ctx context.Context, a *app) (*remediate.Engine, fu
 		lc.Endpoints = f.lockEndpoints
 		fleet.Lock = &lc
 	}
-	return e, func() {}, nil
+	return e, nil
 }
 
 // gateFlags are apply's and resume's run options.
@@ -171,11 +172,10 @@ denial, paused, halted) or etcdaudit could not run.`,
 		if !gf.approve {
 			return &exitError{code: results.ExitTool, err: remediate.ErrNotApproved}
 		}
-		e, closeFn, err := ef.engine(cmd.Context(), a)
+		e, err := ef.engine(cmd.Context(), a)
 		if err != nil {
 			return &exitError{code: results.ExitTool, err: err}
 		}
-		defer closeFn()
 		return outcomeError(e.Apply(cmd.Context(), p, gf.options()))
 	}
 	return cmd
@@ -199,11 +199,10 @@ Exit codes: 0 the run finished, 1 it did not or etcdaudit could not run.`,
 		if !gf.approve {
 			return &exitError{code: results.ExitTool, err: remediate.ErrNotApproved}
 		}
-		e, closeFn, err := ef.engine(cmd.Context(), a)
+		e, err := ef.engine(cmd.Context(), a)
 		if err != nil {
 			return &exitError{code: results.ExitTool, err: err}
 		}
-		defer closeFn()
 		return outcomeError(e.Resume(cmd.Context(), args[0], gf.options()))
 	}
 	return cmd
@@ -231,11 +230,10 @@ Exit codes: 0 rolled back, 1 not (the reason is printed) or etcdaudit could not 
 	cmd.Flags().BoolVar(&o.RestoreSnapshot, "restore-snapshot", false, "allow restoring the run's first backup (drops every write since; the count is printed first)")
 	ef := addEngineFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		e, closeFn, err := ef.engine(cmd.Context(), a)
+		e, err := ef.engine(cmd.Context(), a)
 		if err != nil {
 			return &exitError{code: results.ExitTool, err: err}
 		}
-		defer closeFn()
 		return outcomeError(e.Rollback(cmd.Context(), args[0], o))
 	}
 	return cmd
