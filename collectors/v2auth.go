@@ -2,7 +2,6 @@ package collectors
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -65,15 +64,8 @@ func v2AuthGet(ctx context.Context, t *Target, u string, v any) error {
 	if err != nil {
 		return err
 	}
-	switch code {
-	case http.StatusOK:
-	case http.StatusUnauthorized:
+	if code == http.StatusUnauthorized {
 		return errV2AuthDenied
-	default:
-		return fmt.Errorf("GET %s: HTTP %d: %s", redactURL(u), code, snippet(body))
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("GET %s: decode JSON: %w (body starts %q)", redactURL(u), err, snippet(body))
-	}
-	return nil
+	return decodeJSON(body, code, u, v)
 }

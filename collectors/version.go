@@ -75,6 +75,12 @@ func getJSON(ctx context.Context, c *http.Client, url string, v any) error {
 	if err != nil {
 		return err
 	}
+	return decodeJSON(body, code, url, v)
+}
+
+// decodeJSON decodes the body of a 200 answer to url; any other status is
+// an error quoting the start of the body.
+func decodeJSON(body []byte, code int, url string, v any) error {
 	if code != http.StatusOK {
 		return fmt.Errorf("GET %s: HTTP %d: %s", redactURL(url), code, snippet(body))
 	}
